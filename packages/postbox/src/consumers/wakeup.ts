@@ -1,0 +1,33 @@
+/**
+ * A latch that remembers a wake-up which arrived while nobody waited, so a NOTIFY that lands
+ * between a read and the wait after it is never missed.
+ */
+export class Wakeup {
+  private pending = false;
+  private resolve: (() => void) | undefined;
+
+  wake(): void {
+    this.pending = true;
+    this.resolve?.();
+  }
+
+  /** Clears a pending wake-up; call it right before reading. */
+  consume(): void {
+    this.pending = false;
+  }
+
+  /** Resolves on the next wake-up or after timeoutMs, whichever is first. */
+  wait(timeoutMs: number): Promise<void> {
+    if (this.pending) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.resolve = undefined;
+        resolve();
+      }
+      this.resolve = done;
+    });
+  }
+}

@@ -1,0 +1,17 @@
+import type { Executor } from '../sql/database.js';
+
+/**
+ * Deletes ephemeral groups (one per process or pod) not seen for olderThanMs and not leased now.
+ * Durable groups are never touched: this replaces seed 000's `LIKE '%_instance_%'` clean-up.
+ */
+export async function cleanupZombieGroups(db: Executor, olderThanMs: number): Promise<string[]> {
+  const { rows } = await db.query<{ group_name: string }>(
+    `delete from postbox.consumer_groups
+     where ephemeral
+       and last_seen_at < now() - $1 * interval '1 millisecond'
+       and (lease_expires_at is null or lease_expires_at < now())
+     returning group_name`,
+    [olderThanMs],
+  );
+  return rows.map((row) => row.group_name).sort();
+}

@@ -1,0 +1,165 @@
+import { defaults } from './config/defaults.js';
+import { loadEnvConfig, type PostboxEnvConfig } from './config/env.js';
+import { Consumer, type ConsumerOptions } from './consumers/consumer.js';
+import { deleteGroup, type GroupStatus, groupStatuses, type LogStatus, logStatus } from './consumers/status.js';
+import { cleanupZombieGroups } from './consumers/zombies.js';
+import { PostboxError, ValidationError } from './errors/postbox-error.js';
+import { applyRetention, type RetentionOptions } from './log/retention.js';
+import { type Logger, silentLogger } from './observability/logger.js';
+import { enqueue } from './outbox/enqueue.js';
+import type { OutgoingMessage } from './outbox/outgoing-message.js';
+import { assertSchemaCurrent, migrate } from './schema/migrator.js';
+import type { CallerTransaction, Database, Executor } from './sql/database.js';
+import { openDatabase } from './sql/open-database.js';
+
+export interface PostboxOptions {
+  /** An open database; otherwise one is opened from databaseUrl, or embedded PGlite at dataDir. */
+  database?: Database;
+  databaseUrl?: string;
+  /** PGlite data directory when no URL is given; `memory` for an in-memory database. */
+  dataDir?: string;
+  pool?: Partial<PostboxEnvConfig['pool']>;
+  /**
+   * `auto` applies missing migrations at start-up; `check` refuses to run unless the schema is
+   * current. Defaults to `auto` on embedded PGlite and `check` on a server.
+   */
+  migrate?: 'auto' | 'check';
+  payloadLimitBytes?: number;
+  logger?: Logger;
+}
+
+export interface MaintenanceOptions {
+  /** Topic retention (seed 001's OUTBOX_CLEANUP_*). */
+  retention?: { intervalMs: number; olderThanMs: number; topics?: readonly string[] };
+  /** Zombie clean-up of ephemeral groups. */
+  zombies?: { intervalMs: number; olderThanMs: number };
+}
+
+/** The entry point: the outbox, consumer groups and maintenance over one database. */
+export class Postbox {
+  private readonly consumers = new Set<Consumer>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  private constructor(
+    readonly db: Database,
+    private readonly ownsDatabase: boolean,
+    readonly payloadLimitBytes: number,
+    readonly logger: Logger,
+  ) {}
+
+  static async create(options: PostboxOptions = {}): Promise<Postbox> {
+    const payloadLimitBytes = options.payloadLimitBytes ?? defaults.payloadLimitBytes;
+    if (!Number.isSafeInteger(payloadLimitBytes) || payloadLimitBytes <= 0) {
+      throw new ValidationError(
+        'POSTBOX_ERR_BAD_OPTION',
+        `payloadLimitBytes must be a positive integer (got ${String(payloadLimitBytes)}).`,
+      );
+    }
+    const logger = options.logger ?? silentLogger;
+    const db =
+      options.database ??
+      (await openDatabase({
+        url: options.databaseUrl,
+        dataDir: options.dataDir ?? defaults.dataDir,
+        pool: options.pool,
+        onError: (error) => logger.warn({ err: error }, 'database connection error'),
+      }));
+    try {
+      const mode = options.migrate ?? (db.kind === 'pglite' ? 'auto' : 'check');
+      if (mode === 'auto') await migrate(db);
+      else await assertSchemaCurrent(db);
+    } catch (error) {
+      if (!options.database) await db.close();
+      throw error;
+    }
+    return new Postbox(db, !options.database, payloadLimitBytes, logger);
+  }
+
+  /** Settings from the environment (DATABASE_URL or TIMESCALE_URI, pool, payload limit, LOG_LEVEL). */
+  static async fromEnv(overrides: PostboxOptions = {}, env: Record<string, string | undefined> = process.env): Promise<Postbox> {
+    const config = loadEnvConfig(env);
+    return Postbox.create({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      pool: config.pool,
+      payloadLimitBytes: config.payloadLimitBytes,
+      ...overrides,
+    });
+  }
+
+  /** Writes messages inside the caller's open transaction (a `pg` client after BEGIN, a PGlite transaction...). */
+  enqueue(tx: CallerTransaction | Executor, messages: OutgoingMessage | readonly OutgoingMessage[]): Promise<string[]> {
+    this.assertOpen();
+    return enqueue(tx, messages, { payloadLimitBytes: this.payloadLimitBytes });
+  }
+
+  /** Publishes in a transaction of its own, for code that has no business write to pair it with. */
+  publish(messages: OutgoingMessage | readonly OutgoingMessage[]): Promise<string[]> {
+    return this.transaction((tx) => this.enqueue(tx, messages));
+  }
+
+  transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    return this.db.transaction(fn);
+  }
+
+  /** Creates a consumer for a group; call `start()` on it. It is stopped by `close()`. */
+  consumer(options: ConsumerOptions): Consumer {
+    this.assertOpen();
+    const consumer = new Consumer(this.db, { logger: this.logger, ...options }, { payloadLimitBytes: this.payloadLimitBytes });
+    this.consumers.add(consumer);
+    return consumer;
+  }
+
+  status(): Promise<LogStatus> {
+    return logStatus(this.db);
+  }
+
+  groupStatus(group?: string): Promise<GroupStatus[]> {
+    return groupStatuses(this.db, group);
+  }
+
+  deleteGroup(group: string): Promise<boolean> {
+    return deleteGroup(this.db, group);
+  }
+
+  cleanupZombieGroups(olderThanMs: number = defaults.zombies.staleAfterMs): Promise<string[]> {
+    return cleanupZombieGroups(this.db, olderThanMs);
+  }
+
+  applyRetention(options: RetentionOptions): Promise<number> {
+    return applyRetention(this.db, options);
+  }
+
+  /** Runs retention and zombie clean-up on timers until close(). */
+  startMaintenance(options: MaintenanceOptions): void {
+    const every = (intervalMs: number, job: () => Promise<unknown>, name: string) => {
+      const timer = setInterval(() => {
+        job().then(
+          (result) => this.logger.info({ job: name, result }, 'maintenance job ran'),
+          (error) => this.logger.error({ err: error, job: name }, 'maintenance job failed'),
+        );
+      }, intervalMs);
+      timer.unref();
+      this.timers.add(timer);
+    };
+    const { retention, zombies } = options;
+    if (retention) every(retention.intervalMs, () => this.applyRetention(retention), 'retention');
+    if (zombies) every(zombies.intervalMs, () => this.cleanupZombieGroups(zombies.olderThanMs), 'zombie-cleanup');
+  }
+
+  /** Stops every consumer (letting in-flight batches commit within the deadline), then closes the database. */
+  async close(deadlineMs: number = defaults.shutdownDeadlineMs): Promise<boolean> {
+    if (this.closed) return true;
+    this.closed = true;
+    for (const timer of this.timers) clearInterval(timer);
+    const results = await Promise.all([...this.consumers].map((consumer) => consumer.stop(deadlineMs)));
+    if (this.ownsDatabase) await this.db.close();
+    return results.every(Boolean);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new PostboxError('POSTBOX_ERR_CLOSED', 'This Postbox instance is closed.');
+  }
+}

@@ -1,0 +1,50 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite, type Results } from '@electric-sql/pglite';
+import type { Database, Executor, QueryResult } from './database.js';
+
+function normalise<R>(result: Results<R>): QueryResult<R> {
+  return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+}
+
+/**
+ * Embedded PostgreSQL (PGlite). `dataDir` persists to disk; omit it for an in-memory database.
+ * PGlite is one connection, so transactions run one at a time.
+ */
+export async function pgliteDatabase(dataDir?: string, existing?: PGlite): Promise<Database & { pglite: PGlite }> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const pglite = existing ?? (await PGlite.create(dataDir));
+  const owned = !existing;
+  return {
+    kind: 'pglite',
+    description: dataDir ? `pglite ${dataDir}` : 'pglite (in memory)',
+    pglite,
+    async query<R>(text: string, params: readonly unknown[] = []) {
+      return normalise(await pglite.query<R>(text, params as unknown[]));
+    },
+    async exec(script: string) {
+      await pglite.exec(script);
+    },
+    async queryNamed<R>(_name: string, text: string, params: readonly unknown[]) {
+      return normalise(await pglite.query<R>(text, params as unknown[]));
+    },
+    transaction<T>(fn: (tx: Executor) => Promise<T>) {
+      return pglite.transaction((tx) =>
+        fn({
+          query: async <R>(text: string, params: readonly unknown[] = []) => normalise(await tx.query<R>(text, params as unknown[])),
+          exec: async (script: string) => {
+            await tx.exec(script);
+          },
+        }),
+      );
+    },
+    async listen(channel, onPayload) {
+      const unlisten = await pglite.listen(channel, onPayload);
+      return async () => {
+        if (!pglite.closed) await unlisten();
+      };
+    },
+    async close() {
+      if (owned && !pglite.closed) await pglite.close();
+    },
+  };
+}
