@@ -26,6 +26,8 @@ export interface PostboxOptions {
   migrate?: 'auto' | 'check';
   payloadLimitBytes?: number;
   logger?: Logger;
+  /** Defaults for every consumer this instance creates; each consumer's own options win. */
+  consumerDefaults?: Pick<ConsumerOptions, 'batchSize' | 'pollIntervalMs' | 'retryDelayMs' | 'leaseTtlMs'>;
 }
 
 export interface MaintenanceOptions {
@@ -46,6 +48,7 @@ export class Postbox {
     private readonly ownsDatabase: boolean,
     readonly payloadLimitBytes: number,
     readonly logger: Logger,
+    private readonly consumerDefaults: PostboxOptions['consumerDefaults'],
   ) {}
 
   static async create(options: PostboxOptions = {}): Promise<Postbox> {
@@ -73,19 +76,33 @@ export class Postbox {
       if (!options.database) await db.close();
       throw error;
     }
-    return new Postbox(db, !options.database, payloadLimitBytes, logger);
+    return new Postbox(db, !options.database, payloadLimitBytes, logger, options.consumerDefaults);
   }
 
-  /** Settings from the environment (DATABASE_URL or TIMESCALE_URI, pool, payload limit, LOG_LEVEL). */
+  /**
+   * Settings from the environment: DATABASE_URL or TIMESCALE_URI, the pool, the payload limit,
+   * consumer batch size, interval and retry delay (OUTBOX_*), and retention (OUTBOX_CLEANUP_*).
+   */
   static async fromEnv(overrides: PostboxOptions = {}, env: Record<string, string | undefined> = process.env): Promise<Postbox> {
     const config = loadEnvConfig(env);
-    return Postbox.create({
+    const postbox = await Postbox.create({
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       pool: config.pool,
       payloadLimitBytes: config.payloadLimitBytes,
+      consumerDefaults: {
+        batchSize: config.outbox.batchSize,
+        pollIntervalMs: config.outbox.intervalMs,
+        retryDelayMs: config.outbox.retryDelayMs,
+      },
       ...overrides,
     });
+    if (config.cleanup.enabled) {
+      postbox.startMaintenance({
+        retention: { intervalMs: config.cleanup.intervalMs, olderThanMs: config.cleanup.afterDays * 86_400_000 },
+      });
+    }
+    return postbox;
   }
 
   /** Writes messages inside the caller's open transaction (a `pg` client after BEGIN, a PGlite transaction...). */
@@ -107,7 +124,11 @@ export class Postbox {
   /** Creates a consumer for a group; call `start()` on it. It is stopped by `close()`. */
   consumer(options: ConsumerOptions): Consumer {
     this.assertOpen();
-    const consumer = new Consumer(this.db, { logger: this.logger, ...options }, { payloadLimitBytes: this.payloadLimitBytes });
+    const consumer = new Consumer(
+      this.db,
+      { logger: this.logger, ...this.consumerDefaults, ...options },
+      { payloadLimitBytes: this.payloadLimitBytes },
+    );
     this.consumers.add(consumer);
     return consumer;
   }

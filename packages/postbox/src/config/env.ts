@@ -9,14 +9,10 @@ export interface PostboxEnvConfig {
   pool: { max: number; idleTimeoutMs: number; maxLifetimeMs: number };
   payloadLimitBytes: number;
   logLevel: typeof defaults.logLevel;
-  enableMetrics: boolean;
   outbox: {
     serviceName: string | undefined;
-    enabled: boolean;
     batchSize: number;
     intervalMs: number;
-    operationTimeoutMs: number | undefined;
-    retryAttempts: number | undefined;
     retryDelayMs: number;
   };
   cleanup: { enabled: boolean; intervalMs: number; afterDays: number };
@@ -69,15 +65,9 @@ function duration(env: Env, names: string[], fallback: number): number {
   return ms;
 }
 
-function optional<T>(value: T, found: boolean): T | undefined {
-  return found ? value : undefined;
-}
-
 /** Reads Postbox settings from the environment; an invalid value throws a ConfigError naming the variable. */
 export function loadEnvConfig(env: Env = process.env): PostboxEnvConfig {
   const databaseUrl = parse(env, ['DATABASE_URL', 'TIMESCALE_URI'], postgresUrl.optional(), undefined);
-  const retryNames = ['OUTBOX_RETRY_ATTEMPTS', 'OUTBOX_MAX_RETRIES'];
-  const timeoutNames = ['OUTBOX_OPERATION_TIMEOUT'];
   return {
     databaseUrl,
     dataDir: pick(env, 'POSTBOX_DATA_DIR')?.[1] ?? defaults.dataDir,
@@ -88,14 +78,10 @@ export function loadEnvConfig(env: Env = process.env): PostboxEnvConfig {
     },
     payloadLimitBytes: parse(env, ['POSTBOX_PAYLOAD_LIMIT_BYTES'], positiveInt, defaults.payloadLimitBytes),
     logLevel: parse(env, ['LOG_LEVEL'], logLevel, defaults.logLevel),
-    enableMetrics: parse(env, ['ENABLE_METRICS'], boolText, false),
     outbox: {
       serviceName: pick(env, 'OUTBOX_SERVICE_NAME')?.[1],
-      enabled: parse(env, ['OUTBOX_ENABLED'], boolText, true),
       batchSize: parse(env, ['OUTBOX_BATCH_SIZE'], positiveInt.max(100_000), defaults.consumer.batchSize),
       intervalMs: duration(env, ['OUTBOX_INTERVAL', 'OUTBOX_PROCESS_INTERVAL'], defaults.consumer.pollIntervalMs),
-      operationTimeoutMs: optional(duration(env, timeoutNames, 1), pick(env, ...timeoutNames) !== undefined),
-      retryAttempts: optional(parse(env, retryNames, positiveInt, 1), pick(env, ...retryNames) !== undefined),
       retryDelayMs: duration(env, ['OUTBOX_RETRY_DELAY'], defaults.consumer.retryDelayMs),
     },
     cleanup: {
