@@ -92,7 +92,10 @@ export function loadEnvConfig(env: Env = process.env): PostboxEnvConfig {
   };
 }
 
-/** Replaces the password of a connection URL, so that it can be logged or shown. */
+/**
+ * Replaces the password of every URL in the text, whatever its scheme (a mistyped `mysql://` URL
+ * is echoed back in errors too), including a password that itself holds an `@`.
+ */
 export function redactUrl(text: string): string {
-  return text.replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@');
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^\s/?#]*@/gi, '$1***@');
 }

@@ -30,7 +30,7 @@ export interface BatchContext {
   /** Aborted when the stop deadline passes or the lease is lost. */
   signal: AbortSignal;
   /** Publishes follow-up messages: in the batch's transaction when transactional, otherwise in one of their own. */
-  enqueue(messages: OutgoingMessage | readonly OutgoingMessage[]): Promise<string[]>;
+  publish(messages: OutgoingMessage | readonly OutgoingMessage[]): Promise<string[]>;
 }
 
 export interface ConsumerOptions {
@@ -278,7 +278,7 @@ export class Consumer {
       group: this.options.group,
       tx,
       signal: this.batchAbort.signal,
-      enqueue: (messages) => (tx ? enqueue(tx, messages, this.limits) : this.db.transaction((own) => enqueue(own, messages, this.limits))),
+      publish: (messages) => (tx ? enqueue(tx, messages, this.limits) : this.db.transaction((own) => enqueue(own, messages, this.limits))),
     };
   }
 

@@ -1,0 +1,37 @@
+import { PostboxError } from '../errors/postbox-error.js';
+import { redactUrl as redact } from '../config/env.js';
+
+export type CliErrorCode =
+  | 'POSTBOX_ERR_USAGE'
+  | 'POSTBOX_ERR_CONNECTION'
+  | 'POSTBOX_ERR_GROUP_BUSY'
+  | 'POSTBOX_ERR_DATABASE'
+  | 'POSTBOX_ERR_OUTPUT'
+  | 'POSTBOX_ERR_UNEXPECTED';
+
+/** A failure that belongs to the command line rather than to the library. */
+export class CliError extends PostboxError {
+  constructor(code: CliErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, {}, options);
+  }
+}
+
+/** One line, `postbox: <CODE>: <message>`, with any connection password masked. */
+export function errorLine(error: unknown): string {
+  let code: string;
+  let message: string;
+  if (error instanceof PostboxError) {
+    code = error.code;
+    message = error.message;
+  } else if (error instanceof Error) {
+    const driverCode = (error as { code?: unknown }).code;
+    // Errors from the server carry a severity; their code is a SQLSTATE.
+    const isSqlState = typeof driverCode === 'string' && 'severity' in error;
+    code = isSqlState ? 'POSTBOX_ERR_DATABASE' : 'POSTBOX_ERR_UNEXPECTED';
+    message = typeof driverCode === 'string' ? `${error.message} (${isSqlState ? 'SQLSTATE ' : ''}${driverCode})` : error.message;
+  } else {
+    code = 'POSTBOX_ERR_UNEXPECTED';
+    message = String(error);
+  }
+  return `postbox: ${code}: ${redact(message.replace(/\s*\n\s*/g, ' ').trim())}`;
+}

@@ -1,0 +1,83 @@
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import type { CliContext } from './context.js';
+import { CliError, errorLine } from './errors.js';
+import { registerGroups } from './groups.js';
+import { registerMigrate } from './migrate.js';
+import { type CliIo, Output } from './output.js';
+import { registerPublish } from './publish.js';
+import { registerRetention } from './retention.js';
+import { registerStatus } from './status.js';
+import { registerTail } from './tail.js';
+
+const usageExitCode = 2;
+
+function packageVersion(): string {
+  // The same relative path from src/cli and from dist/cli.
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+export function buildProgram(context: CliContext): Command {
+  const { stdout, stderr } = context.out.io;
+  const program = new Command('postbox')
+    .description('Postbox: a PostgreSQL message log with a transactional outbox and consumer groups.')
+    .version(packageVersion(), '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => stdout.write(text),
+      writeErr: (text) => stderr.write(text),
+      // runCli prints usage errors itself, in the one-line format every error uses.
+      outputError: () => undefined,
+    });
+  registerMigrate(program, context);
+  registerPublish(program, context);
+  registerTail(program, context);
+  registerStatus(program, context);
+  registerGroups(program, context);
+  registerRetention(program, context);
+  return program;
+}
+
+function processIo(): CliIo {
+  // A closed stdout (`postbox tail | head`) surfaces through the failed write; without a listener it would crash the process.
+  process.stdout.on('error', () => undefined);
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env };
+}
+
+async function usageError(error: CommanderError, output: Output): Promise<number> {
+  if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
+  if (error.code === 'commander.help') {
+    if (error.exitCode === 0) return 0;
+    await output.error(errorLine(new CliError('POSTBOX_ERR_USAGE', 'A command is required; see the list above.')));
+    return usageExitCode;
+  }
+  await output.error(errorLine(new CliError('POSTBOX_ERR_USAGE', `${error.message.replace(/^error: /, '')} (see --help)`)));
+  return usageExitCode;
+}
+
+/** Runs the command line on user arguments (no node or script path) and resolves to the exit code. */
+export async function runCli(args: readonly string[], io: CliIo = processIo()): Promise<number> {
+  const context: CliContext = { out: new Output(io), env: io.env, exitCode: 0 };
+  try {
+    await buildProgram(context).parseAsync([...args], { from: 'user' });
+    return context.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) return usageError(error, context.out);
+    await context.out.error(errorLine(error)).catch(() => undefined);
+    return 1;
+  }
+}
+
+function isEntry(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) process.exitCode = await runCli(process.argv.slice(2));
