@@ -1,5 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
+// Test databases carry the run's id, so two runs on one server never drop each other's databases.
+process.env.POSTBOX_TEST_RUN_ID ??= String(process.pid);
+
 export default defineConfig({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },

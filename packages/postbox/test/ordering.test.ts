@@ -79,6 +79,29 @@ describe('commit order on PostgreSQL', () => {
     expect(seen).toEqual(['in flight at creation', 'after creation']);
   });
 
+  it('re-reads soon when a NOTIFY arrives while an older transaction holds the watermark back', async () => {
+    const seen: unknown[] = [];
+    const consumer = postbox.consumer({
+      group: 'held-back-g',
+      topics: ['held-back'],
+      pollIntervalMs: 60_000,
+      handleBatch: async (messages) => void seen.push(...messages.map((m) => m.payload)),
+    });
+    await consumer.start();
+    await waitFor(() => consumer.state === 'active', 5_000, 'the lease');
+    const older = await client();
+    await older.query('begin');
+    await older.query('select pg_current_xact_id()');
+    await postbox.publish({ topic: 'held-back', type: 't', payload: 'behind the watermark' });
+    await delay(300);
+    expect(seen).toEqual([]);
+    const released = Date.now();
+    await older.query('commit');
+    await waitFor(() => seen.length === 1, 5_000, 'the held-back message');
+    expect(Date.now() - released).toBeLessThan(3_000);
+    await consumer.stop();
+  });
+
   it('delivers 100k messages from 8 racing writers exactly once to a transactional group', async () => {
     await postbox.db.query('create table delivered (message_id uuid not null, key text not null, seq int not null)');
     const writers = 8;

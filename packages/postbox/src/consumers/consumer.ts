@@ -104,9 +104,12 @@ function resolveOptions(options: ConsumerOptions): Resolved {
   };
 }
 
-function sleep(ms: number, wakeup: Wakeup): Promise<void> {
+function sleep(ms: number, wakeup: Wakeup): Promise<boolean> {
   return wakeup.wait(ms);
 }
+
+/** First re-read delay after a NOTIFY whose rows were still behind the watermark; it doubles from here. */
+const heldBackRetryMs = 5;
 
 /**
  * A reader of the log with a checkpoint. One process at a time holds a group's lease and reads;
@@ -212,6 +215,10 @@ export class Consumer {
   }
 
   private async run(): Promise<void> {
+    // A NOTIFY can arrive while an older open transaction still holds the watermark back, so the
+    // read finds nothing; re-read soon after, backing off to the poll interval, instead of waiting it out.
+    let woken = false;
+    let heldBack = 0;
     while (this.running) {
       try {
         if (!this.lease) {
@@ -221,7 +228,11 @@ export class Consumer {
         this.wakeup.consume();
         const count = await this.processBatch(this.lease);
         this.failures = 0;
-        if (count < this.options.batchSize && this.running) await sleep(this.options.pollIntervalMs, this.wakeup);
+        if (count >= this.options.batchSize || !this.running) continue;
+        heldBack = woken && count === 0 ? heldBack + 1 : 0;
+        const waitMs =
+          heldBack > 0 ? Math.min(this.options.pollIntervalMs, heldBackRetryMs * 2 ** (heldBack - 1)) : this.options.pollIntervalMs;
+        woken = (await sleep(waitMs, this.wakeup)) || (heldBack > 0 && waitMs < this.options.pollIntervalMs);
       } catch (error) {
         await this.onBatchError(error);
       }

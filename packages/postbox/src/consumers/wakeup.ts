@@ -16,18 +16,17 @@ export class Wakeup {
     this.pending = false;
   }
 
-  /** Resolves on the next wake-up or after timeoutMs, whichever is first. */
-  wait(timeoutMs: number): Promise<void> {
-    if (this.pending) return Promise.resolve();
+  /** Resolves on the next wake-up (true) or after timeoutMs (false), whichever is first. */
+  wait(timeoutMs: number): Promise<boolean> {
+    if (this.pending) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      const self = this;
-      function done() {
+      const timer = setTimeout(() => done(false), timeoutMs);
+      const done = (woken: boolean) => {
         clearTimeout(timer);
-        self.resolve = undefined;
-        resolve();
-      }
-      this.resolve = done;
+        this.resolve = undefined;
+        resolve(woken);
+      };
+      this.resolve = () => done(true);
     });
   }
 }

@@ -5,8 +5,7 @@ import { templateName, urlFor, withAdmin } from './postgres.js';
 /** Builds one migrated template database; each test file clones it into a database of its own. */
 export default async function setup(): Promise<() => Promise<void>> {
   await withAdmin(async (client) => {
-    const stale = await client.query<{ datname: string }>(`select datname from pg_database where datname like 'postbox_test_%'`);
-    for (const row of stale.rows) await client.query(`drop database if exists ${row.datname} with (force)`);
+    await client.query(`drop database if exists ${templateName} with (force)`);
     await client.query(`create database ${templateName}`);
   });
   const db = postgresDatabase(urlFor(templateName));

@@ -4,7 +4,9 @@ import pg from 'pg';
 /** The server the tests use; POSTBOX_TEST_DATABASE_URL overrides it. */
 export const serverUrl = process.env.POSTBOX_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-export const templateName = 'postbox_test_template';
+/** One run's databases share a prefix, so runs on the same server never touch each other's. */
+const runId = process.env.POSTBOX_TEST_RUN_ID ?? String(process.pid);
+export const templateName = `postbox_test_${runId}_template`;
 
 export function urlFor(database: string): string {
   const url = new URL(serverUrl);
@@ -32,7 +34,7 @@ export interface TestDatabase {
  * A fresh database of its own for one test file: migrated (cloned from the template) or empty.
  */
 export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
-  const name = `postbox_test_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+  const name = `postbox_test_${runId}_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
   await withAdmin(async (client) => {
     const template = options.migrated === false ? 'template0' : templateName;
     // CREATE DATABASE ... TEMPLATE fails while another session is connected to the template, so retry briefly.
