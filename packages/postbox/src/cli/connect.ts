@@ -1,11 +1,10 @@
 import { Option } from 'commander';
-import { loadEnvConfig, type PostboxEnvConfig } from '../config/env.js';
+import { loadEnvConfig, type PostboxEnvConfig, redactUrl as redact } from '../config/env.js';
 import { ConfigError } from '../errors/postbox-error.js';
 import { Postbox } from '../postbox.js';
 import type { Database } from '../sql/database.js';
 import { openDatabase } from '../sql/open-database.js';
 import { CliError } from './errors.js';
-import { redactUrl as redact } from '../config/env.js';
 
 export interface ConnectionFlags {
   databaseUrl?: string;

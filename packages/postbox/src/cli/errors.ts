@@ -1,5 +1,5 @@
-import { PostboxError } from '../errors/postbox-error.js';
 import { redactUrl as redact } from '../config/env.js';
+import { PostboxError } from '../errors/postbox-error.js';
 
 export type CliErrorCode =
   | 'POSTBOX_ERR_USAGE'

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
-import { CliError } from './errors.js';
 import { redactUrl as redact } from '../config/env.js';
+import { CliError } from './errors.js';
 
 export interface CliIo {
   stdout: Writable;

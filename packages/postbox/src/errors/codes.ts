@@ -35,7 +35,17 @@ export const errorCodes = {
     summary: 'Another process took over the consumer group; this batch was not committed.',
   },
   POSTBOX_ERR_CONSUMER_STATE: { retriable: false, summary: 'The consumer cannot do that in its current state.' },
-  POSTBOX_ERR_HANDLER_FAILED: { retriable: true, summary: 'A message handler failed.' },
+  POSTBOX_ERR_HANDLER_FAILED: { retriable: true, summary: 'A message handler threw something that is not an Error.' },
+  POSTBOX_ERR_HANDLER_TIMEOUT: { retriable: true, summary: 'A message handler did not finish within its timeout.' },
+  POSTBOX_ERR_DECODE: { retriable: false, summary: 'A message could not be decoded; it goes to dead letters at once.' },
+  POSTBOX_ERR_DEAD_LETTER_NOT_FOUND: { retriable: false, summary: 'No dead letter has that id.' },
+  POSTBOX_ERR_ROUTER_STATE: { retriable: false, summary: 'The router cannot do that in its current state.' },
+  POSTBOX_ERR_USAGE: { retriable: false, summary: 'A command-line flag or argument is missing or invalid.' },
+  POSTBOX_ERR_CONNECTION: { retriable: true, summary: 'The database could not be reached.' },
+  POSTBOX_ERR_GROUP_BUSY: { retriable: true, summary: 'Another process holds the consumer group.' },
+  POSTBOX_ERR_DATABASE: { retriable: false, summary: 'The database refused a statement; the message carries its SQLSTATE.' },
+  POSTBOX_ERR_OUTPUT: { retriable: false, summary: 'Standard output closed before the command finished.' },
+  POSTBOX_ERR_UNEXPECTED: { retriable: false, summary: 'An unexpected failure; the message says what happened.' },
   POSTBOX_ERR_CLOSED: { retriable: false, summary: 'The Postbox instance is closed.' },
 } as const satisfies Record<string, { retriable: boolean; summary: string }>;
 

@@ -26,6 +26,12 @@ export class ConfigError extends PostboxError {}
 /** Another process holds the consumer group now; the batch in hand was rolled back. */
 export class LeaseLostError extends PostboxError {}
 
+/** A handler failed: it threw a non-Error value, or ran past its timeout. */
+export class HandlerError extends PostboxError {}
+
+/** A message's bytes or payload could not be decoded; it is dead-lettered without retries. */
+export class DecodeError extends PostboxError {}
+
 export function isPostboxError(value: unknown, code?: ErrorCode): value is PostboxError {
   return value instanceof PostboxError && (code === undefined || value.code === code);
 }
