@@ -3,9 +3,17 @@ import { loadEnvConfig, type PostboxEnvConfig } from './config/env.js';
 import { Consumer, type ConsumerOptions } from './consumers/consumer.js';
 import { deleteGroup, type GroupStatus, groupStatuses, type LogStatus, logStatus } from './consumers/status.js';
 import { cleanupZombieGroups } from './consumers/zombies.js';
+import {
+  type DeadLetterFilter,
+  deadLetterCounts,
+  discardDeadLetters,
+  getDeadLetter,
+  listDeadLetters,
+  retryDeadLetters,
+} from './deadletters/dead-letter-store.js';
 import { PostboxError, ValidationError } from './errors/postbox-error.js';
 import { applyRetention, type RetentionOptions } from './log/retention.js';
-import { type Logger, silentLogger } from './observability/logger.js';
+import { createLogger, type Logger, silentLogger } from './observability/logger.js';
 import { enqueue } from './outbox/enqueue.js';
 import type { OutgoingMessage } from './outbox/outgoing-message.js';
 import { assertSchemaCurrent, migrate } from './schema/migrator.js';
@@ -90,6 +98,7 @@ export class Postbox {
       dataDir: config.dataDir,
       pool: config.pool,
       payloadLimitBytes: config.payloadLimitBytes,
+      logger: createLogger({ level: config.logLevel, name: config.outbox.serviceName }),
       consumerDefaults: {
         batchSize: config.outbox.batchSize,
         pollIntervalMs: config.outbox.intervalMs,
@@ -143,6 +152,18 @@ export class Postbox {
 
   deleteGroup(group: string): Promise<boolean> {
     return deleteGroup(this.db, group);
+  }
+
+  /** Dead letters: list, show, retry (redelivered to their group only) and discard. */
+  get deadLetters() {
+    const db = this.db;
+    return {
+      list: (filter: DeadLetterFilter = {}) => listDeadLetters(db, filter),
+      get: (id: string) => getDeadLetter(db, id),
+      retry: (target: { id: string } | DeadLetterFilter) => retryDeadLetters(db, target),
+      discard: (target: { id: string } | DeadLetterFilter) => discardDeadLetters(db, target),
+      counts: () => deadLetterCounts(db),
+    };
   }
 
   cleanupZombieGroups(olderThanMs: number = defaults.zombies.staleAfterMs): Promise<string[]> {

@@ -1,43 +1,9 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { acquireLease, ensureGroup } from '../src/consumers/group-store.js';
 import { Postbox } from '../src/postbox.js';
+import { cli, lines } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { waitFor } from './support/wait.js';
-
-const bin = fileURLToPath(new URL('../bin/postbox.js', import.meta.url));
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-/** Runs the real bin as a child process; the database comes only from `env`. */
-function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  const { DATABASE_URL: _url, TIMESCALE_URI: _uri, POSTBOX_DATA_DIR: _dir, ...inherited } = process.env;
-  const started = Date.now();
-  const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => {
-    stdout += String(chunk);
-  });
-  child.stderr.on('data', (chunk) => {
-    stderr += String(chunk);
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }));
-  });
-}
-
-function lines(text: string): string[] {
-  return text.split('\n').filter((line) => line !== '');
-}
 
 interface TailedMessage {
   id: string;

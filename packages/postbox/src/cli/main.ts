@@ -2,6 +2,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import type { CliContext } from './context.js';
+import { registerDeadLetters } from './dead-letters.js';
 import { CliError, errorLine } from './errors.js';
 import { registerGroups } from './groups.js';
 import { registerMigrate } from './migrate.js';
@@ -37,6 +38,7 @@ export function buildProgram(context: CliContext): Command {
   registerStatus(program, context);
   registerGroups(program, context);
   registerRetention(program, context);
+  registerDeadLetters(program, context);
   return program;
 }
 

@@ -56,6 +56,55 @@ export const defaults = Object.freeze({
     staleAfterMs: 86_400_000,
     intervalMs: 3_600_000,
   }),
+  router: Object.freeze({
+    /** Attempts per message before it goes to dead letters (seed 001's OUTBOX_RETRY_ATTEMPTS). */
+    maxAttempts: 3,
+    initialRetryDelayMs: 200,
+    maxRetryDelayMs: 10_000,
+    retryMultiplier: 2,
+    /** The share of each retry delay that is randomised, so retries of many messages spread out. */
+    retryJitter: 0.2,
+    /** Keys handled in parallel within a batch (never two messages of one key at once). */
+    concurrency: 8,
+    /** How long the dedupe inbox remembers a handled message id. */
+    dedupeRetentionMs: 7 * 86_400_000,
+    /** How often the router looks for dead letters asked to be retried. */
+    redeliveryIntervalMs: 1_000,
+  }),
+  relay: Object.freeze({
+    /** Seed 001's OUTBOX_ENABLED: a relay configured from the environment runs unless it is false. */
+    enabled: true,
+    /** The relay's consumer group; with OUTBOX_SERVICE_NAME it is `<service>-relay`. */
+    group: 'postbox-relay',
+    groupSuffix: '-relay',
+    /** KafkaJS client id when neither KAFKA_CLIENT_ID nor OUTBOX_SERVICE_NAME is set. */
+    clientId: 'postbox',
+    /** Messages read from the log and sent to Kafka in one produce call. */
+    batchSize: 1_000,
+    /** Fallback poll when no NOTIFY arrives. */
+    pollIntervalMs: 500,
+    /** First delay before a failed batch is sent again; doubles up to maxRetryDelayMs. */
+    retryDelayMs: 250,
+    maxRetryDelayMs: 30_000,
+    /** Seed 002's OUTBOX_OPERATION_TIMEOUT: the longest one batch's send may take, broker acknowledgement included. */
+    sendTimeoutMs: 25_000,
+    /** Seed 002's OUTBOX_MAX_RETRIES: KafkaJS retries within one send, before the batch counts as failed. */
+    sendRetries: 3,
+    /** KafkaJS's first retry delay within one send; it grows up to sendRetryMaxDelayMs. */
+    sendRetryDelayMs: 100,
+    sendRetryMaxDelayMs: 5_000,
+    /** KafkaJS's idempotent producer on a real cluster (librdkafka's mock cluster refuses it). */
+    idempotent: true,
+    /** More messages than this waiting to be relayed makes health() report degraded. */
+    maxPendingMessages: 10_000,
+  }),
+  health: Object.freeze({
+    /** A consumer group further behind than this makes /health/ready report degraded. */
+    maxLagMessages: 10_000,
+    /** The ops server (/metrics, /health/*) binds to loopback unless told otherwise. */
+    host: '127.0.0.1',
+    port: 9464,
+  }),
   /** How long stop() waits for in-flight handlers before giving up on them. */
   shutdownDeadlineMs: 10_000,
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',

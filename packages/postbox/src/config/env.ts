@@ -9,6 +9,7 @@ export interface PostboxEnvConfig {
   pool: { max: number; idleTimeoutMs: number; maxLifetimeMs: number };
   payloadLimitBytes: number;
   logLevel: typeof defaults.logLevel;
+  metrics: { enabled: boolean; host: string; port: number };
   outbox: {
     serviceName: string | undefined;
     batchSize: number;
@@ -18,17 +19,17 @@ export interface PostboxEnvConfig {
   cleanup: { enabled: boolean; intervalMs: number; afterDays: number };
 }
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
-const positiveInt = z.coerce.number().int().positive();
-const boolText = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
+export const positiveInt = z.coerce.number().int().positive();
+export const boolText = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 const postgresUrl = z
   .string()
   .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must start with postgres:// or postgresql://')
   .refine((v) => URL.canParse(v), 'is not a valid URL');
 
-function pick(env: Env, ...names: string[]): [string, string] | undefined {
+export function pick(env: Env, ...names: string[]): [string, string] | undefined {
   for (const name of names) {
     const value = env[name];
     if (value !== undefined && value.trim() !== '') return [name, value.trim()];
@@ -36,7 +37,8 @@ function pick(env: Env, ...names: string[]): [string, string] | undefined {
   return undefined;
 }
 
-function parse<T>(env: Env, names: string[], schema: z.ZodType<T>, fallback: T): T {
+/** The first non-blank variable of names, parsed by schema; a ConfigError names the variable when it fails. */
+export function parse<T>(env: Env, names: string[], schema: z.ZodType<T>, fallback: T): T {
   const found = pick(env, ...names);
   if (!found) return fallback;
   const [name, raw] = found;
@@ -50,7 +52,8 @@ function parse<T>(env: Env, names: string[], schema: z.ZodType<T>, fallback: T):
   return result.data;
 }
 
-function duration(env: Env, names: string[], fallback: number): number {
+/** The first non-blank variable of names as a positive duration in milliseconds. */
+export function duration(env: Env, names: string[], fallback: number): number {
   const found = pick(env, ...names);
   if (!found) return fallback;
   const [name, raw] = found;
@@ -78,6 +81,11 @@ export function loadEnvConfig(env: Env = process.env): PostboxEnvConfig {
     },
     payloadLimitBytes: parse(env, ['POSTBOX_PAYLOAD_LIMIT_BYTES'], positiveInt, defaults.payloadLimitBytes),
     logLevel: parse(env, ['LOG_LEVEL'], logLevel, defaults.logLevel),
+    metrics: {
+      enabled: parse(env, ['ENABLE_METRICS'], boolText, false),
+      host: pick(env, 'METRICS_HOST')?.[1] ?? defaults.health.host,
+      port: parse(env, ['METRICS_PORT'], z.coerce.number().int().min(0).max(65_535), defaults.health.port),
+    },
     outbox: {
       serviceName: pick(env, 'OUTBOX_SERVICE_NAME')?.[1],
       batchSize: parse(env, ['OUTBOX_BATCH_SIZE'], positiveInt.max(100_000), defaults.consumer.batchSize),

@@ -1,0 +1,73 @@
+import { redactUrl } from '../config/env.js';
+import { groupStatuses } from '../consumers/status.js';
+import { assertSchemaCurrent } from '../schema/migrator.js';
+import type { Executor } from '../sql/database.js';
+
+export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
+
+export interface HealthCheck {
+  name: string;
+  status: HealthStatus;
+  detail?: string;
+}
+
+export interface ReadinessReport {
+  status: HealthStatus;
+  checks: HealthCheck[];
+}
+
+export interface ReadinessOptions {
+  /** A group further behind than this many messages makes the report degraded. */
+  maxLagMessages: number;
+  /** Extra checks of the application (a relay, a Kafka subscriber, projections). */
+  extraChecks?: () => Promise<HealthCheck[]>;
+}
+
+const rank: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
+
+function worst(checks: HealthCheck[]): HealthStatus {
+  return checks.reduce<HealthStatus>((acc, check) => (rank[check.status] > rank[acc] ? check.status : acc), 'healthy');
+}
+
+function describe(error: unknown): string {
+  return redactUrl(error instanceof Error ? error.message : String(error));
+}
+
+/**
+ * Readiness: the database answers, the schema is current, and no consumer group is failing or
+ * further behind than the threshold (degraded). Messages never hold a connection password.
+ */
+export async function readiness(db: Executor, options: ReadinessOptions): Promise<ReadinessReport> {
+  const checks: HealthCheck[] = [];
+  try {
+    await db.query('select 1');
+    checks.push({ name: 'database', status: 'healthy' });
+  } catch (error) {
+    checks.push({ name: 'database', status: 'unhealthy', detail: describe(error) });
+    return { status: 'unhealthy', checks };
+  }
+  try {
+    await assertSchemaCurrent(db);
+    checks.push({ name: 'schema', status: 'healthy' });
+  } catch (error) {
+    checks.push({ name: 'schema', status: 'unhealthy', detail: describe(error) });
+    return { status: 'unhealthy', checks };
+  }
+  for (const group of await groupStatuses(db)) {
+    if (group.lastError) {
+      checks.push({ name: `group:${group.group}`, status: 'degraded', detail: `failing: ${redactUrl(group.lastError)}` });
+    } else if (group.lagMessages > options.maxLagMessages) {
+      checks.push({ name: `group:${group.group}`, status: 'degraded', detail: `lag ${group.lagMessages} messages` });
+    } else {
+      checks.push({ name: `group:${group.group}`, status: 'healthy' });
+    }
+  }
+  if (options.extraChecks) {
+    try {
+      checks.push(...(await options.extraChecks()));
+    } catch (error) {
+      checks.push({ name: 'application', status: 'unhealthy', detail: describe(error) });
+    }
+  }
+  return { status: worst(checks), checks };
+}

@@ -1,0 +1,93 @@
+import type { PostboxMetrics } from '../observability/metrics.js';
+import type { Executor } from '../sql/database.js';
+import type { Handler, Middleware, OutcomeHandler } from './handler.js';
+import { correlation } from './middleware/correlation.js';
+import { deadLetter } from './middleware/dead-letter.js';
+import { dedupe } from './middleware/dedupe.js';
+import { countFailures, observe } from './middleware/observe.js';
+import { recover } from './middleware/recover.js';
+import { type RetryOptions, retry } from './middleware/retry.js';
+import { savepoint } from './middleware/savepoint.js';
+import { timeout } from './middleware/timeout.js';
+
+export interface ChainOptions {
+  db: Executor;
+  metrics?: PostboxMetrics;
+  /** `false` turns retries off: one attempt. */
+  retry?: RetryOptions | false;
+  timeoutMs?: number;
+  dedupe?: boolean;
+  /** `false` lets the final error fail the batch instead (it is then redelivered, forever). */
+  deadLetter?: boolean;
+  /** Your own middleware, applied around the handler inside every other one but recover. */
+  use?: readonly Middleware[];
+}
+
+/**
+ * The order, outermost first. Dead letter wraps retry, so a message is dead-lettered only after
+ * its last attempt; timeout sits inside retry, so each attempt has its own; dedupe wraps dead
+ * letter, so a dead-lettered message is not remembered as handled and can be retried later.
+ */
+export const middlewareOrder = [
+  'observe',
+  'dedupe',
+  'deadLetter',
+  'retry',
+  'countFailures',
+  'savepoint',
+  'timeout',
+  'correlation',
+  'use',
+  'recover',
+] as const;
+
+export type MiddlewareName = (typeof middlewareOrder)[number];
+
+/** The middleware a chain with these options holds, outermost first. */
+export function chainOf(options: ChainOptions): { name: MiddlewareName; middleware: Middleware }[] {
+  const chain: { name: MiddlewareName; middleware: Middleware }[] = [];
+  for (const name of middlewareOrder) {
+    switch (name) {
+      case 'observe':
+        chain.push({ name, middleware: observe(options.metrics) });
+        break;
+      case 'dedupe':
+        if (options.dedupe) chain.push({ name, middleware: dedupe(options.db) });
+        break;
+      case 'deadLetter':
+        if (options.deadLetter !== false) chain.push({ name, middleware: deadLetter(options.db) });
+        break;
+      case 'retry':
+        if (options.retry !== false) chain.push({ name, middleware: retry(options.retry ?? {}) });
+        break;
+      case 'countFailures':
+        chain.push({ name, middleware: countFailures(options.metrics) });
+        break;
+      case 'savepoint':
+        chain.push({ name, middleware: savepoint() });
+        break;
+      case 'timeout':
+        if (options.timeoutMs !== undefined) chain.push({ name, middleware: timeout(options.timeoutMs) });
+        break;
+      case 'correlation':
+        chain.push({ name, middleware: correlation() });
+        break;
+      case 'use':
+        for (const middleware of options.use ?? []) chain.push({ name, middleware });
+        break;
+      case 'recover':
+        chain.push({ name, middleware: recover() });
+        break;
+    }
+  }
+  return chain;
+}
+
+/** Wraps a handler in the chain; the first middleware listed is the outermost. */
+export function compose(handler: Handler, options: ChainOptions): OutcomeHandler {
+  const inner: OutcomeHandler = async (message, context) => {
+    await handler(message, context);
+    return 'handled';
+  };
+  return chainOf(options).reduceRight<OutcomeHandler>((next, { middleware }) => middleware(next), inner);
+}

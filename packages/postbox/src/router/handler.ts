@@ -1,0 +1,28 @@
+import type { Logger } from '../observability/logger.js';
+import type { OutgoingMessage } from '../outbox/outgoing-message.js';
+import type { Executor } from '../sql/database.js';
+import type { RoutedMessage } from './routed-message.js';
+
+export interface HandlerContext {
+  group: string;
+  handler: string;
+  /** The batch's transaction in transactional mode: writes on it commit with the checkpoint. */
+  tx: Executor | undefined;
+  /** Aborted on timeout, on a passed stop deadline, or when the group's lease is lost. */
+  signal: AbortSignal;
+  /** 1 for the first attempt. */
+  attempt: number;
+  logger: Logger;
+  /** Publishes follow-up messages through the outbox, in the batch's transaction when there is one. */
+  publish(messages: OutgoingMessage | readonly OutgoingMessage[]): Promise<string[]>;
+}
+
+export type Handler<P = unknown> = (message: RoutedMessage<P>, context: HandlerContext) => Promise<void>;
+
+/** What the chain did with a message, for metrics and logs. */
+export type Outcome = 'handled' | 'dead_lettered' | 'duplicate';
+
+export type OutcomeHandler = (message: RoutedMessage, context: HandlerContext) => Promise<Outcome>;
+
+/** Wraps the rest of the chain. Middleware are applied in the order documented in compose.ts. */
+export type Middleware = (next: OutcomeHandler) => OutcomeHandler;

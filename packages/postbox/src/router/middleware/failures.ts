@@ -1,0 +1,27 @@
+import type { RoutedMessage } from '../routed-message.js';
+
+/** The failure history of one message within one delivery, shared by retry and dead letter. */
+export interface FailureRecord {
+  attempts: number;
+  firstFailedAt: Date;
+  lastFailedAt: Date;
+}
+
+const records = new WeakMap<RoutedMessage, FailureRecord>();
+
+export function recordFailure(message: RoutedMessage): FailureRecord {
+  const now = new Date();
+  const record = records.get(message) ?? { attempts: 0, firstFailedAt: now, lastFailedAt: now };
+  record.attempts += 1;
+  record.lastFailedAt = now;
+  records.set(message, record);
+  return record;
+}
+
+export function failuresOf(message: RoutedMessage): FailureRecord | undefined {
+  return records.get(message);
+}
+
+export function clearFailures(message: RoutedMessage): void {
+  records.delete(message);
+}

@@ -1,0 +1,34 @@
+import type { OutgoingMessage } from '../outbox/outgoing-message.js';
+import type { Postbox } from '../postbox.js';
+import type { Executor } from '../sql/database.js';
+import type { RoutedMessage } from './routed-message.js';
+
+/** What a transport hands the router with each batch. */
+export interface SourceBatchContext {
+  tx: Executor | undefined;
+  signal: AbortSignal;
+  publish(messages: OutgoingMessage | readonly OutgoingMessage[]): Promise<string[]>;
+}
+
+export type Deliver = (messages: RoutedMessage[], context: SourceBatchContext) => Promise<void>;
+
+/**
+ * A transport feeding one route: it must call `deliver` with batches in order, and commit its
+ * position only after `deliver` resolves (inside the same transaction when `tx` is given).
+ */
+export interface RouteSource {
+  readonly kind: 'log' | 'kafka';
+  start(deliver: Deliver): Promise<void>;
+  /** Stops fetching and lets the batch in hand finish; false when the deadline passed first. */
+  stop(deadlineMs: number): Promise<boolean>;
+}
+
+export interface RouteSourceSettings {
+  postbox: Postbox;
+  group: string;
+  topics: readonly string[];
+  transactional: boolean;
+  batchSize: number | undefined;
+}
+
+export type RouteSourceFactory = (settings: RouteSourceSettings) => RouteSource;

@@ -1,0 +1,286 @@
+import { defaults } from '../config/defaults.js';
+import { claimRetries, type DeadLetter, markRetried } from '../deadletters/dead-letter-store.js';
+import { DecodeError, PostboxError, ValidationError } from '../errors/postbox-error.js';
+import type { Logger } from '../observability/logger.js';
+import { PostboxMetrics } from '../observability/metrics.js';
+import { enqueue } from '../outbox/enqueue.js';
+import type { Postbox } from '../postbox.js';
+import { type ChainOptions, compose } from './compose.js';
+import type { Handler, HandlerContext, Middleware, OutcomeHandler } from './handler.js';
+import { runInLanes } from './lanes.js';
+import { logSource } from './log-source.js';
+import { pruneInbox } from './middleware/dedupe.js';
+import type { RetryOptions } from './middleware/retry.js';
+import type { RouteSource, RouteSourceFactory, SourceBatchContext } from './route-source.js';
+import type { RoutedMessage } from './routed-message.js';
+
+export interface RouteOptions<P = unknown> {
+  /** The handler's name, in logs, metrics and dead letters. */
+  name: string;
+  /** The consumer group; defaults to the name. */
+  group?: string;
+  topics: readonly string[];
+  /** The transport; the PostgreSQL log unless given (see `logSource`, `kafkaSource`). */
+  source?: RouteSourceFactory;
+  /** Writes on `context.tx` commit with the checkpoint. Messages of a batch then run one at a time. */
+  transactional?: boolean;
+  /** Keys handled in parallel outside transactional mode; one key is always handled in order. */
+  concurrency?: number;
+  batchSize?: number;
+  handle?: Handler<P>;
+  /** A batch handler; when a batch fails it is split, so that only the bad message is retried and dead-lettered. */
+  handleBatch?: (messages: RoutedMessage<P>[], context: HandlerContext) => Promise<void>;
+  /** Checks or converts a payload; a throw sends the message to dead letters at once. */
+  decode?: (message: RoutedMessage) => P;
+  retry?: RetryOptions | false;
+  timeoutMs?: number;
+  dedupe?: boolean;
+  deadLetter?: boolean;
+  use?: readonly Middleware[];
+}
+
+export interface RouterOptions {
+  metrics?: PostboxMetrics;
+  logger?: Logger;
+  redeliveryIntervalMs?: number;
+  dedupeRetentionMs?: number;
+}
+
+interface Route {
+  options: RouteOptions;
+  group: string;
+  source: RouteSource;
+  chain: OutcomeHandler;
+  chainOptions: ChainOptions;
+  redelivery?: NodeJS.Timeout;
+}
+
+export type RouterState = 'idle' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * Handlers registered by topic and group, each behind the middleware chain, over the PostgreSQL
+ * log or Kafka. One `stop()` shuts every route down gracefully.
+ */
+export class Router {
+  readonly metrics: PostboxMetrics;
+  private readonly logger: Logger;
+  private readonly routes: Route[] = [];
+  private stateValue: RouterState = 'idle';
+  private readonly abort = new AbortController();
+  private inboxTimer: NodeJS.Timeout | undefined;
+  private unlisten: (() => Promise<void>) | undefined;
+
+  constructor(
+    readonly postbox: Postbox,
+    private readonly options: RouterOptions = {},
+  ) {
+    this.metrics = options.metrics ?? new PostboxMetrics(postbox.db);
+    this.logger = options.logger ?? postbox.logger;
+  }
+
+  get state(): RouterState {
+    return this.stateValue;
+  }
+
+  addHandler<P>(route: RouteOptions<P>): this {
+    if (this.stateValue !== 'idle') throw new PostboxError('POSTBOX_ERR_ROUTER_STATE', 'Add handlers before the router starts.');
+    if (!route.handle === !route.handleBatch) {
+      throw new ValidationError('POSTBOX_ERR_BAD_OPTION', `Route ${route.name}: pass exactly one of handle or handleBatch.`, {
+        option: 'handle',
+      });
+    }
+    const concurrency = route.concurrency ?? defaults.router.concurrency;
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+      throw new ValidationError('POSTBOX_ERR_BAD_OPTION', `Route ${route.name}: concurrency must be a positive integer.`, {
+        option: 'concurrency',
+      });
+    }
+    const group = route.group ?? route.name;
+    if (this.routes.some((existing) => existing.group === group)) {
+      throw new ValidationError('POSTBOX_ERR_BAD_OPTION', `Two routes use the group ${group}; a group has one handler.`, {
+        option: 'group',
+      });
+    }
+    const settings = {
+      postbox: this.postbox,
+      group,
+      topics: route.topics,
+      transactional: route.transactional ?? false,
+      batchSize: route.batchSize,
+    };
+    const chainOptions: ChainOptions = {
+      db: this.postbox.db,
+      metrics: this.metrics,
+      retry: route.retry,
+      timeoutMs: route.timeoutMs,
+      dedupe: route.dedupe,
+      deadLetter: route.deadLetter,
+      use: route.use,
+    };
+    const generic = route as RouteOptions;
+    this.routes.push({
+      options: generic,
+      group,
+      source: (route.source ?? logSource())(settings),
+      chain: compose(singleHandler(generic), chainOptions),
+      chainOptions,
+    });
+    return this;
+  }
+
+  async start(): Promise<void> {
+    if (this.stateValue !== 'idle') throw new PostboxError('POSTBOX_ERR_ROUTER_STATE', `The router is ${this.stateValue}.`);
+    this.stateValue = 'running';
+    for (const route of this.routes) await route.source.start((messages, context) => this.deliver(route, messages, context));
+    this.unlisten = await this.postbox.db.listen('postbox_dead_letters', () => {
+      for (const route of this.routes) void this.redeliver(route);
+    });
+    for (const route of this.routes) {
+      route.redelivery = setInterval(
+        () => void this.redeliver(route),
+        this.options.redeliveryIntervalMs ?? defaults.router.redeliveryIntervalMs,
+      );
+      route.redelivery.unref();
+    }
+    if (this.routes.some((route) => route.options.dedupe)) {
+      const retentionMs = this.options.dedupeRetentionMs ?? defaults.router.dedupeRetentionMs;
+      this.inboxTimer = setInterval(
+        () => {
+          pruneInbox(this.postbox.db, retentionMs).catch((error) => this.logger.error({ err: error }, 'inbox pruning failed'));
+        },
+        Math.min(retentionMs, 3_600_000),
+      );
+      this.inboxTimer.unref();
+    }
+  }
+
+  /** Stops fetching on every route and lets batches in hand finish and commit; false if the deadline passed first. */
+  async stop(deadlineMs: number = defaults.shutdownDeadlineMs): Promise<boolean> {
+    if (this.stateValue !== 'running') {
+      this.stateValue = 'stopped';
+      return true;
+    }
+    this.stateValue = 'stopping';
+    for (const route of this.routes) clearInterval(route.redelivery);
+    clearInterval(this.inboxTimer);
+    await this.unlisten?.().catch(() => undefined);
+    const timer = setTimeout(() => this.abort.abort(new PostboxError('POSTBOX_ERR_ROUTER_STATE', 'Stop deadline passed.')), deadlineMs);
+    const results = await Promise.all(this.routes.map((route) => route.source.stop(deadlineMs)));
+    clearTimeout(timer);
+    this.stateValue = 'stopped';
+    return results.every(Boolean);
+  }
+
+  private context(route: Route, batch: SourceBatchContext): HandlerContext {
+    return {
+      group: route.group,
+      handler: route.options.name,
+      tx: batch.tx,
+      signal: AbortSignal.any([batch.signal, this.abort.signal]),
+      attempt: 1,
+      logger: this.logger.child({ group: route.group, handler: route.options.name }),
+      publish: batch.publish,
+    };
+  }
+
+  private async deliver(route: Route, messages: RoutedMessage[], batch: SourceBatchContext): Promise<void> {
+    const context = this.context(route, batch);
+    const decoded = messages.map((message) => decodeMessage(route.options, message));
+    const handleBatch = route.options.handleBatch;
+    if (handleBatch) {
+      const good = decoded.filter((message) => !message.decodeError);
+      if (await tryWholeBatch(handleBatch, good, context)) {
+        for (const message of decoded.filter((m) => m.decodeError)) await route.chain(message, context);
+        return;
+      }
+    }
+    // In a transaction one connection serves the batch, so its messages run one at a time.
+    const concurrency = batch.tx ? 1 : (route.options.concurrency ?? defaults.router.concurrency);
+    await runInLanes(decoded, concurrency, async (message) => {
+      await route.chain(message, context);
+    });
+  }
+
+  /** Handles dead letters of this route's group that someone asked to retry; only this group sees them. */
+  private async redeliver(route: Route): Promise<void> {
+    if (this.stateValue !== 'running') return;
+    try {
+      await this.postbox.transaction(async (tx) => {
+        const letters = await claimRetries(tx, route.group, 100);
+        if (letters.length === 0) return;
+        const chain = compose(singleHandler(route.options), { ...route.chainOptions, db: tx });
+        const context = this.context(route, {
+          tx: route.options.transactional ? tx : undefined,
+          signal: this.abort.signal,
+          publish: (messages) => enqueue(tx, messages, { payloadLimitBytes: this.postbox.payloadLimitBytes }),
+        });
+        for (const letter of letters) {
+          const outcome = await chain(decodeMessage(route.options, fromDeadLetter(letter)), context);
+          if (outcome !== 'dead_lettered') await markRetried(tx, letter.id);
+        }
+      });
+    } catch (error) {
+      this.logger.error({ err: error, group: route.group }, 'redelivery of dead letters failed; it will be tried again');
+    }
+  }
+}
+
+function singleHandler(route: RouteOptions): Handler {
+  if (route.handle) return route.handle;
+  const handleBatch = route.handleBatch as NonNullable<RouteOptions['handleBatch']>;
+  return (message, context) => handleBatch([message], context);
+}
+
+/** The fast path for batch handlers: the whole batch at once, inside a savepoint when transactional. */
+async function tryWholeBatch(
+  handleBatch: NonNullable<RouteOptions['handleBatch']>,
+  messages: RoutedMessage[],
+  context: HandlerContext,
+): Promise<boolean> {
+  if (messages.length === 0) return true;
+  const tx = context.tx;
+  try {
+    await tx?.query('savepoint postbox_batch');
+    await handleBatch(messages, context);
+    await tx?.query('release savepoint postbox_batch');
+    return true;
+  } catch (error) {
+    await tx?.query('rollback to savepoint postbox_batch');
+    if (context.signal.aborted) throw error;
+    context.logger.warn({ err: error, size: messages.length }, 'batch failed; handling its messages one by one');
+    return false;
+  }
+}
+
+function decodeMessage(route: RouteOptions, message: RoutedMessage): RoutedMessage {
+  if (!route.decode || message.decodeError) return message;
+  try {
+    return { ...message, payload: route.decode(message) };
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return {
+      ...message,
+      decodeError: new DecodeError('POSTBOX_ERR_DECODE', `Message ${message.id} could not be decoded: ${reason}`, {}, { cause: error }),
+    };
+  }
+}
+
+function fromDeadLetter(letter: DeadLetter): RoutedMessage {
+  const [first = '0', second = '0'] = letter.sourcePosition.split('/');
+  const decodeError = letter.payload === null && letter.rawPayload !== null;
+  return {
+    id: letter.messageId,
+    topic: letter.topic,
+    type: letter.type ?? '',
+    key: letter.key,
+    payload: letter.payload,
+    headers: letter.headers as RoutedMessage['headers'],
+    createdAt: letter.createdAt,
+    source:
+      letter.source === 'log'
+        ? { kind: 'log', transactionId: BigInt(first), globalPosition: BigInt(second) }
+        : { kind: 'kafka', partition: Number(first), offset: second },
+    raw: letter.rawPayload ?? undefined,
+    decodeError: decodeError ? new DecodeError('POSTBOX_ERR_DECODE', `Message ${letter.messageId} still cannot be decoded.`) : undefined,
+  };
+}

@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Postbox } from '../src/postbox.js';
+import { exited, spawnTs, waitForLine } from './support/child.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { delay, waitFor } from './support/wait.js';
+
+describe('graceful shutdown', () => {
+  let database: TestDatabase;
+  let postbox: Postbox;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    postbox = await Postbox.create({ databaseUrl: database.url });
+    await postbox.db.query('create table handled (message_id uuid not null, pid int not null)');
+  });
+  afterAll(async () => {
+    await postbox.close(2_000);
+    await database.drop();
+  });
+
+  it('handles every message exactly once across SIGTERMs in the middle of batches', async () => {
+    const total = 1_500;
+    await postbox.publish(Array.from({ length: total }, (_, i) => ({ topic: 'work', type: 't', key: `k${i % 7}`, payload: i })));
+    const deadlineMs = 5_000;
+    let rounds = 0;
+    const exitTimes: number[] = [];
+    for (;;) {
+      const child = spawnTs('fixtures/router-process.ts', { DATABASE_URL: database.url, DEADLINE_MS: String(deadlineMs) });
+      await waitForLine(child, 'started');
+      const { rows } = await postbox.db.query<{ n: number }>('select count(*)::int as n from handled');
+      const done = Number(rows[0]?.n);
+      if (done >= total) {
+        child.kill('SIGTERM');
+        expect(await exited(child)).toBe(0);
+        break;
+      }
+      // Let it get into a batch, then interrupt at a random moment.
+      await delay(100 + Math.random() * 400);
+      const signalledAt = Date.now();
+      child.kill('SIGTERM');
+      expect(await exited(child)).toBe(0);
+      exitTimes.push(Date.now() - signalledAt);
+      rounds += 1;
+      if (rounds > 40) throw new Error('too many rounds');
+    }
+    const { rows } = await postbox.db.query<{ n: number; ids: number; processes: number }>(
+      'select count(*)::int as n, count(distinct message_id)::int as ids, count(distinct pid)::int as processes from handled',
+    );
+    expect(rows[0]?.n).toBe(total);
+    expect(rows[0]?.ids).toBe(total);
+    expect(rows[0]?.processes).toBeGreaterThan(1);
+    expect(Math.max(...exitTimes)).toBeLessThan(deadlineMs + 2_000);
+  });
+
+  it('exits at once on a second signal', async () => {
+    const child = spawnTs('fixtures/router-process.ts', { DATABASE_URL: database.url, HANDLER_DELAY_MS: '10000', DEADLINE_MS: '60000' });
+    await waitForLine(child, 'started');
+    await postbox.publish({ topic: 'work', type: 't', payload: 'slow' });
+    await waitFor(
+      async () => {
+        const { rows } = await postbox.db.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where state = $1', [
+          'idle in transaction',
+        ]);
+        return Number(rows[0]?.n) > 0;
+      },
+      10_000,
+      'the slow handler',
+    );
+    child.kill('SIGTERM');
+    await delay(200);
+    const started = Date.now();
+    child.kill('SIGTERM');
+    expect(await exited(child)).toBe(1);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+});
