@@ -64,7 +64,7 @@ describe('migrations', () => {
       await db.query(`insert into postbox.schema_migrations (version, name, checksum) values (9999, 'from_the_future', 'x')`);
       const error = await Postbox.create({ databaseUrl: database.url }).catch((e: unknown) => e);
       expect(error).toMatchObject({ code: 'POSTBOX_ERR_SCHEMA_TOO_NEW' });
-      expect((error as Error).message).toMatch(/version 9999.*Upgrade the postbox package/);
+      expect((error as Error).message).toMatch(/version 9999.*Upgrade the package/);
       await expect(migrate(db)).rejects.toMatchObject({ code: 'POSTBOX_ERR_SCHEMA_TOO_NEW' });
     } finally {
       await db.close();
