@@ -3,8 +3,8 @@ import { hostname } from 'node:os';
 import { defaults } from '../config/defaults.js';
 import { LeaseLostError, PostboxError, ValidationError } from '../errors/postbox-error.js';
 import type { LogMessage } from '../log/message.js';
-import type { LogPosition } from '../log/position.js';
-import { readAfter, readAfterIn } from '../log/read.js';
+import { comparePositions, type LogPosition } from '../log/position.js';
+import { type ReadOptions, readAfter, readAfterIn } from '../log/read.js';
 import { type Logger, silentLogger } from '../observability/logger.js';
 import { enqueue } from '../outbox/enqueue.js';
 import type { OutgoingMessage } from '../outbox/outgoing-message.js';
@@ -128,6 +128,7 @@ export class Consumer {
   private unlisten: (() => Promise<void>) | undefined;
   private batchAbort = new AbortController();
   private failures = 0;
+  private prefetched: { after: LogPosition; messages: Promise<LogMessage[]> } | undefined;
   private handledCount = 0;
 
   constructor(
@@ -317,6 +318,20 @@ export class Consumer {
     return positionOf(done);
   }
 
+  private prefetchAfter(after: LogPosition, read: Omit<ReadOptions, 'after'>): void {
+    const messages = readAfter(this.db, { ...read, after });
+    messages.catch(() => undefined);
+    this.prefetched = { after, messages };
+  }
+
+  /** The batch read ahead, if it starts where the checkpoint now is; a failed read-ahead is simply redone. */
+  private async takePrefetched(checkpoint: LogPosition): Promise<LogMessage[] | undefined> {
+    const prefetched = this.prefetched;
+    this.prefetched = undefined;
+    if (!prefetched || comparePositions(prefetched.after, checkpoint) !== 0) return undefined;
+    return prefetched.messages.catch(() => undefined);
+  }
+
   /** Stores the checkpoint on db (our pool, or the batch's transaction), fenced by the lease. */
   private async commit(db: Executor, position: LogPosition): Promise<void> {
     const kept = this.lease && (await commitCheckpoint(db, this.options.group, this.options.owner, position, this.options.leaseTtlMs));
@@ -337,12 +352,20 @@ export class Consumer {
   private async processBatch(lease: LeasedGroup): Promise<number> {
     const read = { topics: this.options.topics, limit: this.options.batchSize, skipVisibleIn: lease.skipVisibleIn };
     if (!this.options.transactional) {
-      const messages = await readAfter(this.db, { ...read, after: lease.checkpoint });
+      const messages = (await this.takePrefetched(lease.checkpoint)) ?? (await readAfter(this.db, { ...read, after: lease.checkpoint }));
       if (messages.length === 0) return 0;
-      const position = await this.handle(lease, messages, undefined);
-      if (position) {
-        await this.commit(this.db, position);
-        this.advance(lease, position, messages.length);
+      // A full batch means more is waiting: read the next one while this one is handled.
+      const last = positionOf(messages.at(-1)) as LogPosition;
+      if (messages.length === this.options.batchSize) this.prefetchAfter(last, read);
+      try {
+        const position = await this.handle(lease, messages, undefined);
+        if (position) {
+          await this.commit(this.db, position);
+          this.advance(lease, position, messages.length);
+        }
+      } catch (error) {
+        this.prefetched = undefined;
+        throw error;
       }
       return messages.length;
     }
