@@ -156,6 +156,17 @@ describe.each(backends)('consumer groups on $name', (backend) => {
     expect(a.seen.map((m) => m.payload)).toEqual([1]);
   });
 
+  it('hands the lease back when stopped while taking it', async () => {
+    for (let round = 0; round < 5; round++) {
+      const quick = consumer({ group: 'quick-stop-g', topics: ['quick'], leaseTtlMs: 60_000, handleBatch: async () => undefined });
+      await quick.start();
+      await quick.stop();
+    }
+    const next = consumer({ group: 'quick-stop-g', topics: ['quick'], leaseTtlMs: 60_000, handleBatch: async () => undefined });
+    await next.start();
+    await waitFor(() => next.state === 'active', 3_000, 'the lease to be free');
+  });
+
   it('rolls back a transactional batch whose lease was taken meanwhile', async () => {
     await postbox.db.query('create table fenced (message_id uuid not null)');
     await postbox.publish({ topic: 'fence', type: 't', payload: 1 });

@@ -299,6 +299,15 @@ describe.each(backends)('router on $name', (backend) => {
     expect(await chain(message, testContext({ group: 'other-group' }))).toBe('handled');
   });
 
+  it('counts messages a batch handler took whole as handled', async () => {
+    const r = router().addHandler({ name: 'whole', topics: ['whole'], handleBatch: async () => undefined });
+    await r.start();
+    await postbox.publish([1, 2, 3].map((payload) => ({ topic: 'whole', type: 't', payload })));
+    await waitFor(async () => (await postbox.groupStatus('whole'))[0]?.lagMessages === 0, 10_000, 'the batch');
+    const text = await r.metrics.registry.getSingleMetricAsString('postbox_messages_handled_total');
+    expect(text).toContain('postbox_messages_handled_total{group="whole",handler="whole",outcome="handled"} 3');
+  });
+
   it('splits a failing batch so that only the bad message is dead-lettered, and undoes its writes', async () => {
     await postbox.db.query('create table batch_sink (payload text not null)');
     const r = router().addHandler({

@@ -247,7 +247,11 @@ export class Consumer {
       await sleep(Math.max(50, Math.floor(this.options.leaseTtlMs / 3)), this.wakeupForStopOnly());
       return;
     }
-    if (!this.running) return;
+    if (!this.running) {
+      // stop() came while the lease was being taken: hand it back rather than block the group for a lease time.
+      await releaseLease(this.db, this.options.group, this.options.owner).catch((error) => this.reportError(error));
+      return;
+    }
     this.lease = lease;
     this.stateValue = 'active';
     this.batchAbort = new AbortController();

@@ -10,6 +10,7 @@ import type { Handler, HandlerContext, Middleware, OutcomeHandler } from './hand
 import { runInLanes } from './lanes.js';
 import { logSource } from './log-source.js';
 import { pruneInbox } from './middleware/dedupe.js';
+import { recordBatchHandled } from './middleware/observe.js';
 import type { RetryOptions } from './middleware/retry.js';
 import type { RouteSource, RouteSourceFactory, SourceBatchContext } from './route-source.js';
 import type { RoutedMessage } from './routed-message.js';
@@ -189,7 +190,9 @@ export class Router {
     const handleBatch = route.options.handleBatch;
     if (handleBatch) {
       const good = decoded.filter((message) => !message.decodeError);
+      const started = process.hrtime.bigint();
       if (await tryWholeBatch(handleBatch, good, context)) {
+        recordBatchHandled(this.metrics, context, good, Number(process.hrtime.bigint() - started) / 1e9);
         for (const message of decoded.filter((m) => m.decodeError)) await route.chain(message, context);
         return;
       }

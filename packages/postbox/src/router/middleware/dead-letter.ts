@@ -33,7 +33,8 @@ export function deadLetter(db: Executor): Middleware {
       topic: message.topic,
       type: message.type || null,
       key: message.key,
-      payload: message.decodeError ? undefined : message.payload,
+      // A payload the transport parsed is kept even when the route could not decode it, so a retry can decode it again.
+      payload: message.decodeError && message.raw !== undefined ? undefined : message.payload,
       rawPayload: message.raw ?? null,
       headers: message.headers,
       sourcePosition: describeSource(message.source),

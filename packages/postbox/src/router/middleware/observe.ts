@@ -1,5 +1,6 @@
 import type { PostboxMetrics } from '../../observability/metrics.js';
-import type { Middleware, Outcome } from '../handler.js';
+import type { HandlerContext, Middleware, Outcome } from '../handler.js';
+import type { RoutedMessage } from '../routed-message.js';
 
 /**
  * The outermost middleware: a logger child carrying the message's ids, and metrics of the
@@ -34,6 +35,24 @@ export function observe(metrics: PostboxMetrics | undefined): Middleware {
       }
     }
   };
+}
+
+/** Records messages a batch handler took whole, which bypass the per-message chain. */
+export function recordBatchHandled(
+  metrics: PostboxMetrics | undefined,
+  context: HandlerContext,
+  messages: readonly RoutedMessage[],
+  seconds: number,
+): void {
+  if (!metrics || messages.length === 0) return;
+  const labels = { group: context.group, handler: context.handler, outcome: 'handled' as const };
+  metrics.messagesHandled.inc(labels, messages.length);
+  metrics.handlerDuration.observe(labels, seconds);
+  for (const message of messages) {
+    if (message.source.kind !== 'kafka') continue;
+    metrics.kafkaEventsProcessed.inc({ topic: message.topic, status: 'handled' });
+    metrics.kafkaEventProcessingDuration.observe({ topic: message.topic }, seconds / messages.length);
+  }
 }
 
 /** Counts each failed attempt; sits inside retry so every attempt is seen. */
