@@ -1,3 +1,6 @@
+import type { HealthCheck } from '../observability/health.js';
+import type { Logger } from '../observability/logger.js';
+import type { PostboxMetrics } from '../observability/metrics.js';
 import type { OutgoingMessage } from '../outbox/outgoing-message.js';
 import type { Postbox } from '../postbox.js';
 import type { Executor } from '../sql/database.js';
@@ -21,6 +24,8 @@ export interface RouteSource {
   start(deliver: Deliver): Promise<void>;
   /** Stops fetching and lets the batch in hand finish; false when the deadline passed first. */
   stop(deadlineMs: number): Promise<boolean>;
+  /** The transport's own view of its health, for /health/ready (e.g. a Kafka consumer that gave up). */
+  health?(): Promise<HealthCheck>;
 }
 
 export interface RouteSourceSettings {
@@ -29,6 +34,8 @@ export interface RouteSourceSettings {
   topics: readonly string[];
   transactional: boolean;
   batchSize: number | undefined;
+  metrics: PostboxMetrics;
+  logger: Logger;
 }
 
 export type RouteSourceFactory = (settings: RouteSourceSettings) => RouteSource;

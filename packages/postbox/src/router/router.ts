@@ -1,6 +1,7 @@
 import { defaults } from '../config/defaults.js';
 import { claimRetries, type DeadLetter, markRetried } from '../deadletters/dead-letter-store.js';
 import { DecodeError, PostboxError, ValidationError } from '../errors/postbox-error.js';
+import type { HealthCheck } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
 import { PostboxMetrics } from '../observability/metrics.js';
 import { enqueue } from '../outbox/enqueue.js';
@@ -108,6 +109,8 @@ export class Router {
       topics: route.topics,
       transactional: route.transactional ?? false,
       batchSize: route.batchSize,
+      metrics: this.metrics,
+      logger: this.logger,
     };
     const chainOptions: ChainOptions = {
       db: this.postbox.db,
@@ -132,7 +135,18 @@ export class Router {
   async start(): Promise<void> {
     if (this.stateValue !== 'idle') throw new PostboxError('POSTBOX_ERR_ROUTER_STATE', `The router is ${this.stateValue}.`);
     this.stateValue = 'running';
-    for (const route of this.routes) await route.source.start((messages, context) => this.deliver(route, messages, context));
+    const started: Route[] = [];
+    try {
+      for (const route of this.routes) {
+        await route.source.start((messages, context) => this.deliver(route, messages, context));
+        started.push(route);
+      }
+    } catch (error) {
+      // Leave nothing half-started: the routes that did start are stopped again.
+      await Promise.all(started.map((route) => route.source.stop(defaults.shutdownDeadlineMs).catch(() => false)));
+      this.stateValue = 'stopped';
+      throw error;
+    }
     this.unlisten = await this.postbox.db.listen('postbox_dead_letters', () => {
       for (const route of this.routes) void this.redeliver(route);
     });
@@ -153,6 +167,12 @@ export class Router {
       );
       this.inboxTimer.unref();
     }
+  }
+
+  /** Health of the transports that report it (a Kafka consumer, say), for `extraChecks` of /health/ready. */
+  async health(): Promise<HealthCheck[]> {
+    const checks = await Promise.all(this.routes.map((route) => route.source.health?.()));
+    return checks.filter((check): check is HealthCheck => check !== undefined);
   }
 
   /** Stops fetching on every route and lets batches in hand finish and commit; false if the deadline passed first. */

@@ -1,0 +1,317 @@
+import kafkajs, { type Consumer, type EachBatchPayload, type Kafka } from 'kafkajs';
+import { defaults } from '../../config/defaults.js';
+import type { Env } from '../../config/env.js';
+import { redactUrl } from '../../config/env.js';
+import { PostboxError, ValidationError } from '../../errors/postbox-error.js';
+import type { OutgoingMessage } from '../../outbox/outgoing-message.js';
+import type { Deliver, RouteSource, RouteSourceFactory, RouteSourceSettings, SourceBatchContext } from '../../router/route-source.js';
+import type { RoutedMessage } from '../../router/routed-message.js';
+import type { Executor } from '../../sql/database.js';
+import { Backpressure, type TopicPartition } from './kafka-backpressure.js';
+import { createKafka, type KafkaSettings } from './kafka-client.js';
+import { Coalescer } from './kafka-coalesce.js';
+import { decodeKafkaMessage } from './kafka-decode.js';
+import {
+  type KafkaSourceOptions,
+  loadKafkaSourceConfig,
+  type ResolvedKafkaSourceOptions,
+  resolveKafkaSourceOptions,
+} from './kafka-source-config.js';
+
+export type { KafkaSourceOptions } from './kafka-source-config.js';
+
+const { KafkaJSError } = kafkajs;
+
+/** Consecutive messages of one partition, handed to the router in one delivery, possibly with other partitions' chunks. */
+interface Chunk {
+  partition: TopicPartition;
+  messages: RoutedMessage[];
+  firstOffset: string;
+  lastOffset: string;
+  highWatermark: string;
+  payload: EachBatchPayload;
+}
+
+function isKafkaClient(kafka: KafkaSettings | Kafka): kafka is Kafka {
+  return typeof (kafka as Kafka).consumer === 'function';
+}
+
+/** True when the promise resolves within ms; false when it rejects or the time runs out first. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = promise.then(
+    () => true,
+    () => false,
+  );
+  const expired = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([settled, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Kafka topics as a route's transport: a KafkaJS consumer group whose batches go to the router in
+ * offset order per partition; batches of partitions fetched together go in one delivery, up to
+ * maxBatchSize messages. An offset is committed only after the router's delivery of every message
+ * up to it resolved (and, in transactional mode, after the transaction holding the handler's
+ * writes and dead letters committed). A delivery that throws commits nothing: KafkaJS fetches the
+ * batch again, with backoff, and restarts the consumer when its retries run out, so a database
+ * outage delays messages but never loses them.
+ */
+export function kafkaSource(options: KafkaSourceOptions): RouteSourceFactory {
+  const resolved = resolveKafkaSourceOptions(options);
+  return (settings) => createKafkaRouteSource(options, resolved, settings);
+}
+
+/**
+ * A Kafka source configured from KAFKA_BROKERS, KAFKA_TOPIC, KAFKA_GROUP_ID, KAFKA_CLIENT_ID,
+ * KAFKA_START_FROM, KAFKA_SSL and KAFKA_SASL_*; overrides win over the environment.
+ */
+export function kafkaSourceFromEnv(env: Env = process.env, overrides: Partial<KafkaSourceOptions> = {}): RouteSourceFactory {
+  const config = loadKafkaSourceConfig(env);
+  return kafkaSource({ kafka: config.kafka, topics: config.topics, groupId: config.groupId, startFrom: config.startFrom, ...overrides });
+}
+
+function createKafkaRouteSource(
+  options: KafkaSourceOptions,
+  resolved: ResolvedKafkaSourceOptions,
+  settings: RouteSourceSettings,
+): RouteSource {
+  const groupId = options.groupId ?? settings.group;
+  const topics = [...(options.topics ?? settings.topics)];
+  if (!groupId) throw new ValidationError('POSTBOX_ERR_BAD_OPTION', 'kafkaSource: groupId must not be empty.', { option: 'groupId' });
+  if (topics.length === 0 || topics.some((topic) => !topic)) {
+    throw new ValidationError('POSTBOX_ERR_BAD_OPTION', `kafkaSource: group ${groupId} needs at least one non-empty topic.`, {
+      option: 'topics',
+    });
+  }
+  const maxBatchSize = resolved.maxBatchSize ?? settings.batchSize ?? defaults.kafkaSource.maxBatchSize;
+  const postbox = settings.postbox;
+  const logger = (options.logger ?? settings.logger).child({ component: 'kafka-source', group: groupId });
+  const kafka = isKafkaClient(options.kafka) ? options.kafka : createKafka(options.kafka, logger);
+  const lagGauge = (options.metrics ?? settings.metrics).kafkaConsumerLag;
+  let crashed: Error | undefined;
+  const lagLabels = new Map<string, { group: string; topic: string; partition: string }>();
+  const abort = new AbortController();
+  const inFlight = new Set<Promise<void>>();
+  let consumer: Consumer | undefined;
+  let stopping = false;
+
+  const backpressure = new Backpressure(resolved.highWaterMark, {
+    pause(partition) {
+      try {
+        consumer?.pause([{ topic: partition.topic, partitions: [partition.partition] }]);
+        logger.debug({ ...partition, inFlight: backpressure.inFlight }, 'partition paused');
+      } catch (error) {
+        logger.debug({ err: error, ...partition }, 'could not pause the partition');
+      }
+    },
+    resume(partition) {
+      if (stopping) return;
+      try {
+        consumer?.resume([{ topic: partition.topic, partitions: [partition.partition] }]);
+        logger.debug({ ...partition, inFlight: backpressure.inFlight }, 'partition resumed');
+      } catch (error) {
+        logger.debug({ err: error, ...partition }, 'could not resume the partition');
+      }
+    },
+  });
+
+  const batchContext = (tx: Executor | undefined): SourceBatchContext => ({
+    tx,
+    signal: abort.signal,
+    publish: (messages: OutgoingMessage | readonly OutgoingMessage[]) => (tx ? postbox.enqueue(tx, messages) : postbox.publish(messages)),
+  });
+
+  const reportLag = (partition: TopicPartition, highWatermark: string, lastOffset: string) => {
+    if (!lagGauge) return;
+    const labels = { group: groupId, topic: partition.topic, partition: String(partition.partition) };
+    lagLabels.set(`${labels.topic}/${labels.partition}`, labels);
+    const behind = BigInt(highWatermark) - BigInt(lastOffset) - 1n;
+    lagGauge.set(labels, Number(behind > 0n ? behind : 0n));
+  };
+
+  const forgetLag = (keep: (topic: string, partition: number) => boolean) => {
+    for (const [key, labels] of lagLabels) {
+      if (keep(labels.topic, Number(labels.partition))) continue;
+      lagGauge?.remove(labels);
+      lagLabels.delete(key);
+    }
+  };
+
+  /**
+   * One delivery of chunks from one or more partitions, in a transaction when the route is
+   * transactional, then one commit of their offsets. It heartbeats while it runs and pauses its
+   * partitions when it runs long. When it throws, nothing of it is resolved or committed.
+   */
+  const deliverChunks = async (deliver: Deliver, chunks: Chunk[]): Promise<void> => {
+    const messages = chunks.length === 1 ? (chunks[0] as Chunk).messages : chunks.flatMap((chunk) => chunk.messages);
+    const slow = setTimeout(() => {
+      for (const chunk of chunks) backpressure.slow(chunk.partition, true);
+    }, resolved.slowDeliveryMs);
+    const beat = setInterval(() => {
+      chunks[0]?.payload.heartbeat().catch((error: unknown) => logger.debug({ err: error }, 'heartbeat during a delivery failed'));
+    }, resolved.heartbeatIntervalMs);
+    try {
+      if (settings.transactional) await postbox.transaction((tx) => deliver(messages, batchContext(tx)));
+      else await deliver(messages, batchContext(undefined));
+    } catch (error) {
+      logger.error(
+        {
+          err: error,
+          chunks: chunks.map((chunk) => `${chunk.partition.topic}/${chunk.partition.partition}@${chunk.firstOffset}-${chunk.lastOffset}`),
+        },
+        'delivery failed; its offsets stay uncommitted and KafkaJS fetches them again',
+      );
+      throw error;
+    } finally {
+      clearTimeout(slow);
+      clearInterval(beat);
+      for (const chunk of chunks) backpressure.slow(chunk.partition, false);
+    }
+    for (const chunk of chunks) chunk.payload.resolveOffset(chunk.lastOffset);
+    const { payload } = chunks[0] as Chunk;
+    try {
+      await payload.commitOffsetsIfNecessary(payload.uncommittedOffsets());
+    } catch (error) {
+      logger.warn({ err: error }, 'offset commit failed; the delivered messages come again unless a later commit covers them');
+      throw error;
+    }
+    for (const chunk of chunks) reportLag(chunk.partition, chunk.highWatermark, chunk.lastOffset);
+  };
+
+  /** One partition's batch, in chunks of at most maxBatchSize; each is committed by the delivery that carries it. */
+  const handleBatch = async (coalescer: Coalescer<Chunk>, payload: EachBatchPayload): Promise<void> => {
+    const { batch } = payload;
+    if (stopping || batch.messages.length === 0) return;
+    const partition = { topic: batch.topic, partition: batch.partition };
+    const messages = batch.messages.map((message) => decodeKafkaMessage(batch.topic, batch.partition, message, resolved.limits));
+    backpressure.admit(partition, messages.length);
+    let pending = messages.length;
+    try {
+      for (let start = 0; start < messages.length; start += maxBatchSize) {
+        if (stopping || !payload.isRunning()) return;
+        const chunk: Chunk = {
+          partition,
+          messages: messages.slice(start, start + maxBatchSize),
+          firstOffset: batch.messages[start]?.offset as string,
+          lastOffset: batch.messages[Math.min(start + maxBatchSize, messages.length) - 1]?.offset as string,
+          highWatermark: batch.highWatermark,
+          payload,
+        };
+        try {
+          await coalescer.submit(chunk, chunk.messages.length);
+        } catch (error) {
+          // KafkaJS's own errors keep their type, so that it rejoins the group after a rebalance.
+          if (error instanceof KafkaJSError) throw error;
+          throw new KafkaJSError(error instanceof Error ? error : String(error), { retriable: true });
+        }
+        pending -= chunk.messages.length;
+        backpressure.release(chunk.messages.length);
+        await payload.heartbeat();
+      }
+    } finally {
+      backpressure.release(pending);
+    }
+  };
+
+  return {
+    kind: 'kafka',
+    async start(deliver) {
+      if (consumer) throw new PostboxError('POSTBOX_ERR_CONSUMER_STATE', `The Kafka source of group ${groupId} was already started.`);
+      const created = kafka.consumer({
+        groupId,
+        sessionTimeout: resolved.sessionTimeoutMs,
+        heartbeatInterval: resolved.heartbeatIntervalMs,
+        maxBytes: resolved.maxBytes,
+        maxBytesPerPartition: resolved.maxBytesPerPartition,
+        maxWaitTimeInMs: resolved.maxWaitTimeMs,
+        retry: {
+          retries: resolved.retries,
+          initialRetryTime: resolved.initialRetryDelayMs,
+          maxRetryTime: resolved.maxRetryDelayMs,
+          restartOnFailure: async () => !stopping,
+        },
+      });
+      consumer = created;
+      created.on(created.events.GROUP_JOIN, ({ payload }) => {
+        logger.info({ memberId: payload.memberId, assignment: payload.memberAssignment }, 'joined the Kafka consumer group');
+        forgetLag((topic, partition) => payload.memberAssignment[topic]?.includes(partition) ?? false);
+      });
+      created.on(created.events.CRASH, ({ payload }) => {
+        if (!payload.restart && !stopping) {
+          crashed = payload.error;
+          logger.error({ err: payload.error }, 'Kafka consumer failed with an error it cannot retry; it stopped');
+        }
+      });
+      try {
+        await created.connect();
+        await created.subscribe({ topics, fromBeginning: resolved.startFrom === 'earliest' });
+        const coalescer = new Coalescer<Chunk>(maxBatchSize, (chunks) => deliverChunks(deliver, chunks));
+        // A new group's position (for `latest`, the end of each partition) is fixed by its first fetch.
+        const firstFetch = new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, defaults.kafkaSource.readyTimeoutMs);
+          const off = created.on(created.events.FETCH, () => {
+            clearTimeout(timer);
+            off();
+            resolve();
+          });
+        });
+        await created.run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: resolved.partitionsConsumedConcurrently,
+          eachBatch: (payload) => {
+            coalescer.enter();
+            const handled = handleBatch(coalescer, payload).finally(() => coalescer.leave());
+            inFlight.add(handled);
+            const forget = () => inFlight.delete(handled);
+            handled.then(forget, forget);
+            return handled;
+          },
+        });
+        await firstFetch;
+        logger.info({ topics, startFrom: resolved.startFrom, maxBatchSize }, 'Kafka source started');
+      } catch (error) {
+        await created.disconnect().catch(() => undefined);
+        consumer = undefined;
+        throw error;
+      }
+    },
+
+    async health() {
+      const name = `kafka-source:${groupId}`;
+      if (crashed)
+        return { name, status: 'unhealthy' as const, detail: `stopped after an error it cannot retry: ${redactUrl(crashed.message)}` };
+      if (!consumer) return { name, status: 'unhealthy' as const, detail: 'not running' };
+      return { name, status: 'healthy' as const };
+    },
+    async stop(deadlineMs) {
+      const current = consumer;
+      if (!current || stopping) return true;
+      stopping = true;
+      const started = Date.now();
+      try {
+        current.pause(topics.map((topic) => ({ topic })));
+      } catch (error) {
+        logger.debug({ err: error }, 'could not pause fetching before stopping');
+      }
+      const finished = await within(Promise.all([...inFlight]), deadlineMs);
+      if (!finished) abort.abort(new PostboxError('POSTBOX_ERR_CONSUMER_STATE', 'Stop deadline passed.'));
+      const disconnected = await within(
+        current.disconnect().catch((error: unknown) => {
+          logger.warn({ err: error }, 'Kafka consumer did not disconnect cleanly');
+          throw error;
+        }),
+        Math.max(deadlineMs - (Date.now() - started), 1_000),
+      );
+      forgetLag(() => false);
+      logger.info({ finished, disconnected }, 'Kafka source stopped');
+      return finished && disconnected;
+    },
+  };
+}
