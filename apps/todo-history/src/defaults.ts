@@ -1,0 +1,73 @@
+/**
+ * Every default of the todo history system, in one frozen place. Environment variables and
+ * options override these; nothing else in the app holds a default of its own.
+ */
+export const appDefaults = Object.freeze({
+  /** PORT and HOST of the HTTP server (API, page, health and metrics). */
+  port: 3000,
+  host: '127.0.0.1',
+  /** Embedded PGlite data directory used when neither DATABASE_URL nor TIMESCALE_URI is set. */
+  dataDir: '.postbox-data/todo-history',
+  /** Seed 003's topic and consumer group (KAFKA_TOPIC, KAFKA_GROUP_ID). */
+  topic: 'todo-history-events',
+  groupId: 'todo-consumer-group-go',
+  /** Largest HTTP request body, in bytes. */
+  bodyLimitBytes: 65_536,
+  /** How long shutdown waits for in-flight batches. */
+  shutdownDeadlineMs: 10_000,
+  /** How long shutdown waits for HTTP requests in flight before it closes the connections left. */
+  closeGraceMs: 1_000,
+  /** Longest strings the todo API accepts; they match the history columns of seed 003. */
+  limits: Object.freeze({
+    id: 100,
+    name: 255,
+    user: 100,
+    workspace: 100,
+    description: 10_000,
+    comment: 2_000,
+  }),
+  /** Workspace of a group created without one. */
+  workspace: 'default',
+  history: Object.freeze({
+    /** Events read and inserted per batch (one INSERT and one transaction per batch). */
+    batchSize: 500,
+    /** A history event larger than this, as JSON bytes, goes to dead letters undecoded. */
+    maxEventBytes: 65_536,
+    /** Native partitioning: daily partitions created this many days ahead of today (UTC). */
+    partitionsAheadDays: 7,
+    /** How often partition maintenance (and retention, when set) runs after start-up. */
+    maintenanceIntervalMs: 3_600_000,
+    /** HISTORY_RETENTION_DAYS: unset keeps every partition. */
+    retentionDays: undefined as number | undefined,
+    /** /health/ready reports degraded when the history consumer is further behind than this. */
+    maxLagSeconds: 60,
+    maxLagMessages: 10_000,
+  }),
+  query: Object.freeze({
+    defaultLimit: 100,
+    maxLimit: 1_000,
+  }),
+  ops: Object.freeze({
+    /** Dead letters listed by GET /api/ops/dead-letters unless `limit` says otherwise, and the most it may ask. */
+    deadLetterLimit: 100,
+    maxDeadLetterLimit: 1_000,
+  }),
+  stream: Object.freeze({
+    /** Fallback poll of the live feed when no NOTIFY arrives. */
+    pollIntervalMs: 2_000,
+    /** A comment line sent this often keeps proxies from closing an idle stream. */
+    heartbeatMs: 15_000,
+    /** Rows pushed per read; a client far behind catches up over several reads. */
+    maxRowsPerPush: 500,
+    /** The browser reconnects after this long when the stream drops. */
+    retryMs: 2_000,
+  }),
+  /** The NOTIFY channel the history consumer signals after each batch that stored rows. */
+  notifyChannel: 'todo_history_logs',
+  /** Advisory lock that writers of todo_event_logs take in turn. */
+  historyWriterLockKey: 7_170_412_355_004,
+  /** A shorter OPS_TOKEN is refused. */
+  minOpsTokenLength: 8,
+});
+
+export type AppDefaults = typeof appDefaults;

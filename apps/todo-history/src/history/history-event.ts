@@ -1,0 +1,138 @@
+import type { RoutedMessage } from 'postbox';
+import { z } from 'zod';
+import { appDefaults } from '../defaults.js';
+import { entities, eventTypes } from '../todos/todo-events.js';
+
+const { limits } = appDefaults;
+
+const storable = (value: string) => !value.includes('\u0000') && value.isWellFormed();
+
+const requiredText = (max: number) =>
+  z
+    .string()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .refine(storable, 'must not hold NUL or unpaired surrogate characters');
+
+/** Optional in seed 003 (`omitempty`): absent, null and "" all mean none. */
+const optionalText = (max: number) =>
+  z
+    .string()
+    .max(max, `must be at most ${max} characters`)
+    .refine(storable, 'must not hold NUL or unpaired surrogate characters')
+    .nullish()
+    .transform((value) => (value ? value : null));
+
+/** Seed 003's event JSON. Unknown fields are allowed and kept in event_data; timestamps are checked apart. */
+export const historyEventSchema = z.object({
+  eventType: z.enum(eventTypes),
+  timestamp: z.unknown().optional(),
+  payload: z.object({
+    entity: z.enum(entities),
+    entityId: requiredText(limits.id),
+    groupId: optionalText(limits.id),
+    groupName: optionalText(limits.name),
+    taskId: optionalText(limits.id),
+    taskName: optionalText(limits.name),
+    changes: z
+      .string()
+      .refine(storable, 'must not hold NUL or unpaired surrogate characters')
+      .nullish()
+      .transform((value) => value ?? null),
+    user: optionalText(limits.user),
+    workspace: optionalText(limits.workspace),
+    timestamp: z.unknown().optional(),
+  }),
+});
+
+export type HistoryEvent = z.output<typeof historyEventSchema>;
+
+export interface DecodedEvent {
+  event: HistoryEvent;
+  /** The event as it arrived, stored whole in event_data. */
+  original: Record<string, unknown>;
+}
+
+export class UndecodableEvent extends Error {
+  override readonly name = 'UndecodableEvent';
+}
+
+function describeJson(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+function issueText(issue: z.core.$ZodIssue, root: unknown): string {
+  const path = issue.path.map(String).join('.');
+  let input: unknown = root;
+  for (const key of issue.path)
+    input = input !== null && typeof input === 'object' ? (input as Record<PropertyKey, unknown>)[key] : undefined;
+  if (input === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_value')) return `${path} is missing`;
+  if (issue.code === 'invalid_type') {
+    return `${path} must be ${issue.expected === 'object' ? 'an object' : `a ${issue.expected}`} (got ${describeJson(input)})`;
+  }
+  if (issue.code === 'invalid_value') {
+    return `${path} must be one of ${issue.values.map(String).join(', ')} (got ${JSON.stringify(input)?.slice(0, 100)})`;
+  }
+  return `${path} ${issue.message}`;
+}
+
+/**
+ * Checks one message against seed 003's event JSON. A payload that is a JSON string is read as
+ * the event's JSON text (producers that encode twice). Throws an UndecodableEvent saying what is
+ * wrong: the router then sends the message to dead letters at once and the stream goes on.
+ */
+export function decodeHistoryEvent(message: RoutedMessage, maxEventBytes: number): DecodedEvent {
+  let body: unknown = message.payload;
+  if (typeof body === 'string') {
+    const bytes = Buffer.byteLength(body);
+    if (bytes > maxEventBytes) throw new UndecodableEvent(`event is ${bytes} bytes, over the limit of ${maxEventBytes}`);
+    try {
+      body = JSON.parse(body);
+    } catch (error) {
+      throw new UndecodableEvent(`event is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(body) ?? '');
+  if (bytes > maxEventBytes) throw new UndecodableEvent(`event is ${bytes} bytes, over the limit of ${maxEventBytes}`);
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new UndecodableEvent(`event must be a JSON object (got ${describeJson(body)})`);
+  }
+  const result = historyEventSchema.safeParse(body);
+  if (!result.success) {
+    const reasons = result.error.issues.slice(0, 3).map((issue) => issueText(issue, body));
+    throw new UndecodableEvent(`event does not match seed 003's format: ${reasons.join('; ')}`);
+  }
+  return { event: result.data, original: body as Record<string, unknown> };
+}
+
+const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * An RFC 3339 timestamp as a canonical UTC string with microseconds, or undefined when it is
+ * missing, not a string, or names no real instant (2025-02-30, 25:00...).
+ */
+export function readTimestamp(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const match = rfc3339.exec(value);
+  if (!match) return undefined;
+  const [, year, month, day, hour, minute, second, fraction = ''] = match;
+  const calendar = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second)));
+  if (
+    calendar.getUTCFullYear() !== Number(year) ||
+    calendar.getUTCMonth() !== Number(month) - 1 ||
+    calendar.getUTCDate() !== Number(day) ||
+    calendar.getUTCHours() !== Number(hour) ||
+    calendar.getUTCMinutes() !== Number(minute) ||
+    calendar.getUTCSeconds() !== Number(second)
+  ) {
+    return undefined;
+  }
+  const ms = Date.parse(value);
+  if (!Number.isFinite(ms)) return undefined;
+  const utc = new Date(ms);
+  if (utc.getUTCFullYear() < 1000 || utc.getUTCFullYear() > 9999) return undefined;
+  const micros = fraction.padEnd(6, '0').slice(3, 6);
+  return `${utc.toISOString().slice(0, 23)}${micros}Z`;
+}

@@ -1,0 +1,80 @@
+import type { FastifyInstance } from 'fastify';
+import { type DeadLetter, type GroupStatus, isPostboxError, type KafkaRelay, type Postbox } from 'postbox';
+import { z } from 'zod';
+import { appDefaults } from '../defaults.js';
+import { notFound } from '../errors.js';
+import { parseRequest } from '../http/validation.js';
+import type { opsGuard } from './ops-auth.js';
+
+/** What the ops view needs of a relay: its statistics. */
+export type RelayStats = Pick<KafkaRelay, 'stats'>;
+
+export interface OpsRouteOptions {
+  postbox: Postbox;
+  guard: ReturnType<typeof opsGuard>;
+  relay: RelayStats | undefined;
+}
+
+function groupJson(status: GroupStatus) {
+  return {
+    group: status.group,
+    topics: status.topics,
+    status: status.status,
+    ephemeral: status.ephemeral,
+    leaseOwner: status.leaseOwner,
+    leaseActive: status.leaseActive,
+    lagMessages: status.lagMessages,
+    lagSeconds: status.lagSeconds,
+    lastError: status.lastError,
+    lastSeenAt: status.lastSeenAt.toISOString(),
+    checkpoint: { transactionId: status.checkpoint.transactionId.toString(), globalPosition: status.checkpoint.globalPosition.toString() },
+  };
+}
+
+function deadLetterJson(letter: DeadLetter) {
+  const { errorStack: _stack, ...rest } = letter;
+  return rest;
+}
+
+const { deadLetterLimit, maxDeadLetterLimit } = appDefaults.ops;
+
+const deadLetterQuery = z.object({
+  group: z.string().min(1).max(200).optional(),
+  limit: z
+    .string()
+    .refine(
+      (value) => /^\d{1,7}$/.test(value) && Number(value) >= 1 && Number(value) <= maxDeadLetterLimit,
+      `must be an integer from 1 to ${maxDeadLetterLimit}`,
+    )
+    .transform(Number)
+    .optional(),
+});
+
+/** The operations view: consumer groups and their lag, dead letters (retry, discard), the relay. */
+export function registerOpsApiRoutes(app: FastifyInstance, options: OpsRouteOptions): void {
+  const { postbox, guard } = options;
+
+  app.get('/api/ops/groups', async () => (await postbox.groupStatus()).map(groupJson));
+
+  app.get('/api/ops/dead-letters', async (request) => {
+    const query = parseRequest(deadLetterQuery, request.query, 'query');
+    const letters = await postbox.deadLetters.list({ status: 'open', group: query.group, limit: query.limit ?? deadLetterLimit });
+    return letters.map(deadLetterJson);
+  });
+
+  for (const action of ['retry', 'discard'] as const) {
+    app.post(`/api/ops/dead-letters/:id/${action}`, async (request) => {
+      guard(request);
+      const id = String((request.params as Record<string, unknown>).id);
+      try {
+        await postbox.deadLetters[action]({ id });
+      } catch (error) {
+        if (isPostboxError(error, 'POSTBOX_ERR_DEAD_LETTER_NOT_FOUND')) throw notFound(error.message);
+        throw error;
+      }
+      return { id, status: action === 'retry' ? 'retrying' : 'discarded' };
+    });
+  }
+
+  app.get('/api/ops/relay', async () => (options.relay ? { enabled: true, ...(await options.relay.stats()) } : { enabled: false }));
+}

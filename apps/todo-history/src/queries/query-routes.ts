@@ -1,0 +1,39 @@
+import type { FastifyInstance } from 'fastify';
+import type { Executor } from 'postbox';
+import { badRequest } from '../errors.js';
+import type { LiveFeed } from './live-feed.js';
+import { listGroupSummaries, listLogs, listTaskSummaries } from './log-queries.js';
+import { parseEntityId, parseListQuery } from './query-params.js';
+
+/** Seed 003's four reads, with cursor pagination, time ranges and filters; and the live feed. */
+export function registerQueryRoutes(app: FastifyInstance, db: Executor, feed: LiveFeed): void {
+  app.get('/api/logs/groups', async (request) => listGroupSummaries(db, parseListQuery(request.query)));
+
+  app.get('/api/logs/group/:groupId', async (request) => {
+    const groupId = parseEntityId((request.params as Record<string, unknown>).groupId, 'groupId', 'path');
+    return listLogs(db, { groupId }, parseListQuery(request.query));
+  });
+
+  app.get('/api/logs/group/:groupId/tasks', async (request) => {
+    const groupId = parseEntityId((request.params as Record<string, unknown>).groupId, 'groupId', 'path');
+    return listTaskSummaries(db, groupId, parseListQuery(request.query));
+  });
+
+  app.get('/api/logs/task/:taskId', async (request) => {
+    const taskId = parseEntityId((request.params as Record<string, unknown>).taskId, 'taskId', 'path');
+    return listLogs(db, { taskId }, parseListQuery(request.query));
+  });
+
+  app.get('/api/logs/stream', async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    const groupId = query.groupId === undefined ? undefined : parseEntityId(query.groupId, 'groupId', 'query');
+    const taskId = query.taskId === undefined ? undefined : parseEntityId(query.taskId, 'taskId', 'query');
+    const after = query.after ?? request.headers['last-event-id'];
+    if (after !== undefined && (typeof after !== 'string' || !/^\d{1,18}$/.test(after))) {
+      throw badRequest('parameter after (or the Last-Event-ID header) must be the id of a history row', { field: 'after' });
+    }
+    const start = after ?? (await feed.currentMaxId());
+    reply.hijack();
+    feed.subscribe(reply.raw, { groupId, taskId }, start);
+  });
+}

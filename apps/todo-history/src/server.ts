@@ -1,0 +1,50 @@
+import { existsSync } from 'node:fs';
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { type Logger, type Postbox, type Router, registerOpsRoutes } from 'postbox';
+import type { AppConfig } from './config.js';
+import { appDefaults } from './defaults.js';
+import { installErrorHandling } from './http/error-handler.js';
+import { historyHealthChecks } from './ops/health-checks.js';
+import { opsGuard } from './ops/ops-auth.js';
+import { type RelayStats, registerOpsApiRoutes } from './ops/ops-routes.js';
+import type { LiveFeed } from './queries/live-feed.js';
+import { registerQueryRoutes } from './queries/query-routes.js';
+import { registerTodoRoutes } from './todos/todo-routes.js';
+import { TodoService } from './todos/todo-service.js';
+
+export interface ServerParts {
+  config: AppConfig;
+  postbox: Postbox;
+  router: Router;
+  feed: LiveFeed;
+  relay: RelayStats | undefined;
+  logger: Logger;
+}
+
+/** One Fastify app: the todo API, the history queries and live feed, the ops API, health and metrics, and the page. */
+export async function buildServer(parts: ServerParts): Promise<FastifyInstance> {
+  const { config, postbox, router, feed, logger } = parts;
+  const app = Fastify({ logger: false, bodyLimit: config.bodyLimitBytes, routerOptions: { maxParamLength: 1_000 } });
+  installErrorHandling(app, logger);
+  registerTodoRoutes(app, new TodoService(postbox, config.history.topic));
+  registerQueryRoutes(app, postbox.db, feed);
+  registerOpsApiRoutes(app, { postbox, guard: opsGuard({ token: config.opsToken, host: config.host }), relay: parts.relay });
+  registerOpsRoutes(app, {
+    db: postbox.db,
+    metrics: router.metrics,
+    maxLagMessages: config.history.maxLagMessages,
+    extraChecks: historyHealthChecks(postbox, router, config.history),
+  });
+  app.addHook('preClose', async () => {
+    await feed.close();
+    // Requests in flight get a grace period; connections still open after it (idle ones a client keeps) are closed.
+    setTimeout(() => app.server.closeAllConnections(), appDefaults.closeGraceMs).unref();
+  });
+  if (existsSync(config.publicDir)) {
+    await app.register(fastifyStatic, { root: config.publicDir, prefix: '/' });
+  } else {
+    logger.warn({ publicDir: config.publicDir }, 'the web page is missing; only the API is served');
+  }
+  return app;
+}

@@ -1,0 +1,114 @@
+import { Router } from 'postbox';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { historyRoute } from '../src/history/history-route.js';
+import { toHistoryRow } from '../src/history/history-row.js';
+import { writeHistory } from '../src/history/history-writer.js';
+import { call, countRows, historyRows, openSystem, publishRaw, seedEvent, type TestSystem, waitFor } from './support/system.js';
+
+/** The README's "reset a consumer group to a time" statement, verbatim but for its parameters. */
+const resetGroupToTime = `
+update postbox.consumer_groups
+   set (checkpoint_transaction_id, checkpoint_position) = (
+         select coalesce(last.transaction_id, '0'::xid8), coalesce(last.global_position, 0)
+         from (select 1) as one
+         left join lateral (
+           select transaction_id, global_position from postbox.messages
+           where topic = $2 and created_at < $3::timestamptz
+           order by transaction_id desc, global_position desc
+           limit 1
+         ) as last on true),
+       start_snapshot = null, last_error = null, updated_at = now()
+ where group_name = $1`;
+
+async function groupStatus(system: TestSystem) {
+  const [status] = await system.postbox.groupStatus(system.config.history.group);
+  return status;
+}
+
+describe('history consumer on postgres', () => {
+  let system: TestSystem;
+
+  beforeAll(async () => {
+    system = await openSystem('postgres');
+  });
+
+  afterAll(async () => {
+    await system?.cleanup();
+  });
+
+  it('stores a message delivered twice once: a group reset to a time re-reads, and adds no row', async () => {
+    const before = new Date(Date.now() - 1_000);
+    const group = await call(system, 'POST', '/api/groups', { name: 'Dedupe', user: 'alice' });
+    for (let i = 0; i < 4; i++) await call(system, 'POST', `/api/groups/${group.body.groupId}/tasks`, { name: `t${i}`, user: 'bob' });
+    await waitFor(async () => (await countRows(system)) === 5, 10_000, 'five rows');
+
+    await system.router.stop();
+    const reset = await system.postbox.db.query(resetGroupToTime, [system.config.history.group, system.config.history.topic, before]);
+    expect(reset.rowCount).toBe(1);
+    expect((await groupStatus(system))?.lagMessages).toBe(5);
+
+    const restarted = new Router(system.postbox, { logger: system.logger }).addHandler(
+      historyRoute(system.config.history, system.postbox.db),
+    );
+    await restarted.start();
+    try {
+      await waitFor(async () => (await groupStatus(system))?.lagMessages === 0, 10_000, 'the group to re-read everything');
+      expect(await countRows(system)).toBe(5);
+      expect(await countRows(system, 'todo_event_log_ids')).toBe(5);
+    } finally {
+      await restarted.stop();
+    }
+  });
+
+  it('keeps one row when a batch holds the same message twice', async () => {
+    const message = {
+      id: 'kafka:todo-history-events:0:17',
+      topic: 'todo-history-events',
+      type: '',
+      key: 'g',
+      payload: { event: seedEvent() as any, original: seedEvent() },
+      headers: {},
+      createdAt: new Date(),
+      source: { kind: 'kafka' as const, partition: 0, offset: '17' },
+    };
+    const added = await system.postbox.transaction((tx) => writeHistory(tx, [toHistoryRow(message), toHistoryRow(message)]));
+    expect(added).toBe(1);
+    const [row] = await historyRows(system, 'message_id = $1', [message.id]);
+    expect(row).toMatchObject({ source_partition: 0, source_offset: '17', entity_id: 'task-uuid-5' });
+  });
+});
+
+describe('history consumer while the database refuses inserts', () => {
+  let system: TestSystem;
+
+  beforeAll(async () => {
+    system = await openSystem('postgres');
+  });
+
+  afterAll(async () => {
+    await system?.cleanup();
+  });
+
+  it('loses nothing and stores nothing twice: the checkpoint waits until inserts work again', async () => {
+    await system.postbox.db.query('alter table todo_event_logs rename to todo_event_logs_away');
+    const group = await call(system, 'POST', '/api/groups', { name: 'Outage', user: 'alice' });
+    expect(group.status).toBe(201);
+    for (let i = 0; i < 9; i++) await call(system, 'POST', `/api/groups/${group.body.groupId}/tasks`, { name: `t${i}`, user: 'bob' });
+    for (let i = 0; i < 10; i++) await publishRaw(system, seedEvent({ payload: { entityId: `external-${i}`, taskId: `external-${i}` } }));
+
+    await waitFor(async () => (await groupStatus(system))?.lastError != null, 10_000, 'the group to record the failure');
+    const failing = await groupStatus(system);
+    expect(failing?.lastError).toMatch(/todo_event_logs/);
+    expect(failing?.lagMessages).toBe(20);
+    const ready = await call(system, 'GET', '/health/ready');
+    expect(ready.body.status).toBe('degraded');
+
+    await system.postbox.db.query('alter table todo_event_logs_away rename to todo_event_logs');
+    await waitFor(async () => (await groupStatus(system))?.lagMessages === 0, 20_000, 'the group to catch up');
+    const rows = await historyRows(system);
+    expect(rows).toHaveLength(20);
+    expect(new Set(rows.map((row) => row.message_id)).size).toBe(20);
+    expect(await system.postbox.deadLetters.list()).toEqual([]);
+    expect((await groupStatus(system))?.lastError).toBeNull();
+  });
+});

@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, openSystem, publishRaw, seedEvent, type TestSystem, waitFor } from './support/system.js';
+
+describe('ops API on loopback without a token', () => {
+  let system: TestSystem;
+
+  beforeAll(async () => {
+    system = await openSystem('postgres');
+  });
+
+  afterAll(async () => {
+    await system?.cleanup();
+  });
+
+  it('shows groups with lag, dead letters with their payload, and retries and discards them', async () => {
+    const bad = await publishRaw(system, { ...seedEvent(), eventType: 'archived' });
+    const other = await publishRaw(system, 'not json at all');
+    await publishRaw(system, seedEvent());
+    await waitFor(async () => (await call(system, 'GET', '/api/ops/dead-letters')).body.length === 2, 10_000, 'two dead letters');
+    await waitFor(
+      async () => (await system.postbox.groupStatus('todo-consumer-group-go'))[0]?.lagMessages === 0,
+      10_000,
+      'the good message',
+    );
+
+    const groups = await call(system, 'GET', '/api/ops/groups');
+    expect(groups.status).toBe(200);
+    const group = groups.body.find((g: any) => g.group === 'todo-consumer-group-go');
+    expect(group).toMatchObject({ topics: ['todo-history-events'], lagMessages: 0, leaseActive: true, lastError: null });
+    expect(typeof group.lagSeconds).toBe('number');
+    expect(group.leaseOwner).toEqual(expect.any(String));
+
+    const letters = await call(system, 'GET', '/api/ops/dead-letters');
+    const letter = letters.body.find((l: any) => l.messageId === bad);
+    expect(letter).toMatchObject({
+      group: 'todo-consumer-group-go',
+      topic: 'todo-history-events',
+      status: 'pending',
+      errorCode: 'POSTBOX_ERR_DECODE',
+    });
+    expect(letter.errorMessage).toMatch(/eventType must be one of/);
+    expect(letter.payload).toMatchObject({ eventType: 'archived' });
+
+    const retried = await call(system, 'POST', `/api/ops/dead-letters/${letter.id}/retry`, {});
+    expect(retried).toMatchObject({ status: 200, body: { id: letter.id, status: 'retrying' } });
+    // Still undecodable: the router's redelivery sends it straight back to pending.
+    await waitFor(
+      async () => (await call(system, 'GET', '/api/ops/dead-letters')).body.find((l: any) => l.messageId === bad)?.status === 'pending',
+      10_000,
+      'the retried letter to be dead again',
+    );
+
+    const otherLetter = (await call(system, 'GET', '/api/ops/dead-letters')).body.find((l: any) => l.messageId === other);
+    expect((await call(system, 'POST', `/api/ops/dead-letters/${otherLetter.id}/discard`)).body).toEqual({
+      id: otherLetter.id,
+      status: 'discarded',
+    });
+    expect((await call(system, 'GET', '/api/ops/dead-letters')).body.map((l: any) => l.messageId)).toEqual([bad]);
+
+    for (const id of ['999999999', 'abc']) {
+      const missing = await call(system, 'POST', `/api/ops/dead-letters/${id}/retry`);
+      expect(missing.status).toBe(404);
+      expect(missing.body.error.code).toBe('TODO_ERR_NOT_FOUND');
+    }
+    expect((await call(system, 'GET', '/api/ops/dead-letters?limit=0')).status).toBe(400);
+    expect((await call(system, 'GET', '/api/ops/relay')).body).toEqual({ enabled: false });
+  });
+
+  it('serves health and metrics on the same app', async () => {
+    expect((await call(system, 'GET', '/health/live')).status).toBe(200);
+    const ready = await call(system, 'GET', '/health/ready');
+    expect(ready.status).toBe(200);
+    const names = ready.body.checks.map((check: any) => check.name);
+    expect(names).toEqual(
+      expect.arrayContaining(['database', 'schema', 'schema:todo-history', 'history-consumer', 'group:todo-consumer-group-go']),
+    );
+    const metrics = await call(system, 'GET', '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.response.body).toContain('postbox_consumer_lag_messages{group="todo-consumer-group-go"}');
+    expect(metrics.response.body).toMatch(
+      /postbox_messages_handled_total\{group="todo-consumer-group-go",handler="todo-history",outcome="dead_lettered"\} [1-9]/,
+    );
+    expect(metrics.response.body).toMatch(/todo_history_rows_stored_total [1-9]/);
+  });
+
+  it('reports the history schema and a stopped consumer as unhealthy', async () => {
+    await system.postbox.db.query('update todo_history.schema_migrations set version = 99 where version = 2');
+    try {
+      const ready = await call(system, 'GET', '/health/ready');
+      expect(ready.status).toBe(503);
+      expect(ready.body.checks.find((check: any) => check.name === 'schema:todo-history')).toMatchObject({ status: 'unhealthy' });
+    } finally {
+      await system.postbox.db.query('update todo_history.schema_migrations set version = 2 where version = 99');
+    }
+    await system.router.stop();
+    const stopped = await call(system, 'GET', '/health/ready');
+    expect(stopped.body.checks.find((check: any) => check.name === 'history-consumer')).toMatchObject({ status: 'unhealthy' });
+  });
+});
+
+describe('ops API guard', () => {
+  const systems: TestSystem[] = [];
+
+  afterAll(async () => {
+    for (const system of systems) await system.cleanup();
+  });
+
+  it('needs the bearer token when OPS_TOKEN is set', async () => {
+    const system = await openSystem('postgres', { OPS_TOKEN: 'open-sesame-123' });
+    systems.push(system);
+    const without = await call(system, 'POST', '/api/ops/dead-letters/1/retry');
+    expect(without.status).toBe(401);
+    expect(without.body.error).toMatchObject({ code: 'TODO_ERR_UNAUTHORIZED', message: expect.stringContaining('Authorization: Bearer') });
+    const wrong = await call(system, 'POST', '/api/ops/dead-letters/1/discard', undefined, { authorization: 'Bearer open-sesame-124' });
+    expect(wrong.status).toBe(401);
+    const right = await call(system, 'POST', '/api/ops/dead-letters/1/retry', undefined, { authorization: 'Bearer open-sesame-123' });
+    expect(right.status).toBe(404);
+    expect((await call(system, 'GET', '/api/ops/groups')).status).toBe(200);
+  });
+
+  it('disables mutating routes off loopback without OPS_TOKEN, and says how to enable them', async () => {
+    const system = await openSystem('postgres', { HOST: '0.0.0.0' });
+    systems.push(system);
+    const answer = await call(system, 'POST', '/api/ops/dead-letters/1/discard');
+    expect(answer.status).toBe(403);
+    expect(answer.body.error.code).toBe('TODO_ERR_OPS_DISABLED');
+    expect(answer.body.error.message).toMatch(/Set OPS_TOKEN/);
+    expect((await call(system, 'GET', '/api/ops/dead-letters')).status).toBe(200);
+  });
+});
