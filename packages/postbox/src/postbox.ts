@@ -12,6 +12,7 @@ import {
   retryDeadLetters,
 } from './deadletters/dead-letter-store.js';
 import { PostboxError, ValidationError } from './errors/postbox-error.js';
+import { EventStore, type EventStoreOptions } from './eventstore/event-store.js';
 import { applyRetention, type RetentionOptions } from './log/retention.js';
 import { createLogger, type Logger, silentLogger } from './observability/logger.js';
 import { enqueue } from './outbox/enqueue.js';
@@ -164,6 +165,17 @@ export class Postbox {
       discard: (target: { id: string } | DeadLetterFilter) => discardDeadLetters(db, target),
       counts: () => deadLetterCounts(db),
     };
+  }
+
+  /** The event store on this instance's log: streams, snapshots, command handlers and projections. */
+  eventStore(options: EventStoreOptions = {}): EventStore {
+    this.assertOpen();
+    return new EventStore(this, options);
+  }
+
+  /** True once close() was called. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   cleanupZombieGroups(olderThanMs: number = defaults.zombies.staleAfterMs): Promise<string[]> {

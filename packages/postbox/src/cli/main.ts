@@ -7,8 +7,10 @@ import { CliError, errorLine } from './errors.js';
 import { registerGroups } from './groups.js';
 import { registerMigrate } from './migrate.js';
 import { type CliIo, Output } from './output.js';
+import { registerProjections } from './projections.js';
 import { registerPublish } from './publish.js';
 import { registerRetention } from './retention.js';
+import { registerSnapshots } from './snapshots.js';
 import { registerStatus } from './status.js';
 import { registerTail } from './tail.js';
 
@@ -39,6 +41,8 @@ export function buildProgram(context: CliContext): Command {
   registerGroups(program, context);
   registerRetention(program, context);
   registerDeadLetters(program, context);
+  registerSnapshots(program, context);
+  registerProjections(program, context);
   return program;
 }
 

@@ -98,6 +98,73 @@ export const defaults = Object.freeze({
     /** More messages than this waiting to be relayed makes health() report degraded. */
     maxPendingMessages: 10_000,
   }),
+  kafkaSource: Object.freeze({
+    /** KafkaJS client id when KAFKA_CLIENT_ID is not set. */
+    clientId: 'postbox',
+    /** Where a new Kafka consumer group starts; a group with committed offsets resumes from them. */
+    startFrom: 'earliest' as 'earliest' | 'latest',
+    /** Messages handed to the router in one delivery (one transaction in transactional mode). */
+    maxBatchSize: 1_000,
+    /** Bytes one fetch may return, over all partitions, and per partition. */
+    maxBytes: 10_485_760,
+    maxBytesPerPartition: 1_048_576,
+    /** How long the broker holds a fetch open while it has nothing new. */
+    maxWaitTimeMs: 500,
+    /** Partitions whose fetched batches are handled at the same time; their chunks go to the router in one delivery. */
+    partitionsConsumedConcurrently: 4,
+    /** Messages fetched but not yet committed above which partitions stop fetching; they resume at half. */
+    highWaterMark: 10_000,
+    /** A delivery running longer than this pauses fetching of its partition until it finishes. */
+    slowDeliveryMs: 5_000,
+    /** The group coordinator drops a member it has not heard from for this long. */
+    sessionTimeoutMs: 30_000,
+    /** How often a member heartbeats, between fetches and during long deliveries. */
+    heartbeatIntervalMs: 3_000,
+    /** Larger message values go to dead letters undecoded. */
+    maxMessageBytes: 1_048_576,
+    /** Bytes of an undecodable value kept in its dead letter (as text, or base64 when not UTF-8). */
+    rawPreviewBytes: 4_096,
+    /** KafkaJS retries of a failed delivery (refetching from the last resolved offset) before the consumer restarts. */
+    retries: 8,
+    initialRetryDelayMs: 300,
+    maxRetryDelayMs: 10_000,
+    /** How long start() waits for the first fetch, which fixes where a new `latest` group begins. */
+    readyTimeoutMs: 10_000,
+  }),
+  eventStore: Object.freeze({
+    /** Events read per query when a stream is replayed or read whole. */
+    readBatchSize: 5_000,
+    /** Attempts of a command in all (the first included) while appends meet a concurrency conflict. */
+    commandMaxAttempts: 10,
+    commandRetryInitialDelayMs: 5,
+    commandRetryMaxDelayMs: 1_000,
+    commandRetryMultiplier: 2,
+    /** The share of each command retry delay that is randomised, so that contenders spread out. */
+    commandRetryJitter: 0.5,
+    /** How long a command's result is kept by command id, so that a repeated command returns it. */
+    commandResultTtlMs: 86_400_000,
+    /** The schema version of snapshots when an aggregate does not give one. */
+    snapshotSchemaVersion: 1,
+    /** Streams whose snapshot is this many events behind (or missing) get a new one from the bulk job. */
+    snapshotEvery: 100,
+    /** Streams looked at per query by the bulk snapshot job. */
+    snapshotJobBatchSize: 100,
+    snapshotJobIntervalMs: 3_600_000,
+    projections: Object.freeze({
+      /** Events read per batch; a batch's read-model writes commit with its checkpoint. */
+      batchSize: 1_000,
+      /** Consecutive failed batches after which a projection shows `faulted` (it keeps retrying). */
+      maxFailures: 5,
+      /** How often a running projection reads its row for pause, resume and rebuild (NOTIFY also wakes it). */
+      controlIntervalMs: 1_000,
+      /** A rebuild swaps in the new version once its group is at most this many events behind. */
+      swapMaxLagEvents: 0,
+      /** A projection further behind than this reports degraded health. */
+      maxLagEvents: 10_000,
+      /** How often a projection looks for its dead letters asked to be retried. */
+      redeliveryIntervalMs: 1_000,
+    }),
+  }),
   health: Object.freeze({
     /** A consumer group further behind than this makes /health/ready report degraded. */
     maxLagMessages: 10_000,

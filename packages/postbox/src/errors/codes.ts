@@ -47,6 +47,16 @@ export const errorCodes = {
   POSTBOX_ERR_OUTPUT: { retriable: false, summary: 'Standard output closed before the command finished.' },
   POSTBOX_ERR_UNEXPECTED: { retriable: false, summary: 'An unexpected failure; the message says what happened.' },
   POSTBOX_ERR_CLOSED: { retriable: false, summary: 'The Postbox instance is closed.' },
+  POSTBOX_ERR_CONCURRENCY: {
+    retriable: true,
+    summary: 'The stream is not at the expected version: another writer appended first. Reload and decide again.',
+  },
+  POSTBOX_ERR_STREAM_DELETED: { retriable: false, summary: 'The stream is tombstoned: it takes no more events.' },
+  POSTBOX_ERR_STREAM_ARCHIVED: { retriable: false, summary: 'The stream is archived: restore it before appending.' },
+  POSTBOX_ERR_STREAM_NOT_FOUND: { retriable: false, summary: 'No stream has that id.' },
+  POSTBOX_ERR_UPCAST: { retriable: false, summary: 'An upcaster failed on a stored event.' },
+  POSTBOX_ERR_PROJECTION_NOT_FOUND: { retriable: false, summary: 'No projection has that name.' },
+  POSTBOX_ERR_PROJECTION_STATE: { retriable: false, summary: 'The projection cannot do that in its current state.' },
 } as const satisfies Record<string, { retriable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

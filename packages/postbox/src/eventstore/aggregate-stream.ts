@@ -1,0 +1,236 @@
+import { defaults } from '../config/defaults.js';
+import { ValidationError } from '../errors/postbox-error.js';
+import type { MessageRow } from '../log/message.js';
+import type { Logger } from '../observability/logger.js';
+import type { Executor } from '../sql/database.js';
+import { type Evolver, type SnapshotOptions, shouldSnapshot, snapshotSchemaVersion } from './aggregate.js';
+import type { EventLike, RecordedEvent, StreamState } from './event.js';
+import { executorFor, type Target } from './executor.js';
+import { readRange } from './read-stream.js';
+import { streamEventColumns, toRecordedEvent } from './recorded-event.js';
+import { type LoadedSnapshot, type SnapshotRow, saveSnapshot, toSnapshot } from './snapshot-store.js';
+import { checkStreamId } from './stream-id.js';
+import { readInfo, type StreamInfo, toInfo } from './stream-info.js';
+import { StreamStateError } from './stream-state-error.js';
+import type { Upcasters } from './upcasters.js';
+
+/** A point in the past: the state after the longest run of the stream's first events that are all at or before it. */
+export type AsOf = { timestamp: Date } | { globalPosition: bigint };
+
+export interface AggregateStreamOptions<State, E extends EventLike = EventLike> extends Evolver<State, E> {
+  /** The snapshot name; snapshots are used only with a name. */
+  name?: string;
+  snapshots?: SnapshotOptions<State> | false;
+  upcasters?: Upcasters;
+  /** Point-in-time state for audits; snapshots are not used then. */
+  asOf?: AsOf;
+  /** Writes a snapshot when the policy asks, or to replace a stale or unreadable one; true by default. */
+  saveSnapshots?: boolean;
+  logger?: Logger;
+}
+
+/** How the snapshot was used: `stale` (older schema version) and `unreadable` ones fell back to a full replay. */
+export type SnapshotUse = 'none' | 'used' | 'stale' | 'unreadable';
+
+export interface AggregateResult<State> {
+  streamId: string;
+  state: State;
+  /** The position of the last event folded in: the expected version for a decision on this state. */
+  version: number;
+  streamState: StreamState;
+  snapshot: SnapshotUse;
+  /** The version of the snapshot the replay started from (0 for a full replay). */
+  snapshotVersion: number;
+  /** Events folded in after the snapshot. */
+  replayed: number;
+  /** The last event folded in. */
+  lastEvent: { globalPosition: bigint; createdAt: Date } | undefined;
+}
+
+const endOfStream = Number.MAX_SAFE_INTEGER;
+
+function asOfCondition(asOf: AsOf | undefined): { sql: string; params: unknown[] } | undefined {
+  if (!asOf) return undefined;
+  if ('timestamp' in asOf) {
+    if (!(asOf.timestamp instanceof Date) || Number.isNaN(asOf.timestamp.getTime())) {
+      throw new ValidationError('POSTBOX_ERR_BAD_OPTION', 'asOf.timestamp must be a valid Date.', { option: 'asOf' });
+    }
+    return {
+      sql: `stream_position < coalesce((select min(x.stream_position) from postbox.messages x
+             where x.stream_id = $1 and x.created_at > $5::timestamptz), 9223372036854775807)`,
+      params: [asOf.timestamp],
+    };
+  }
+  if (typeof asOf.globalPosition !== 'bigint') {
+    throw new ValidationError('POSTBOX_ERR_BAD_OPTION', 'asOf.globalPosition must be a bigint.', { option: 'asOf' });
+  }
+  return {
+    sql: `stream_position < coalesce((select min(x.stream_position) from postbox.messages x
+           where x.stream_id = $1 and x.global_position > $5::bigint), 9223372036854775807)`,
+    params: [String(asOf.globalPosition)],
+  };
+}
+
+/**
+ * Folds a stream into state. With a name and snapshots it starts from the latest snapshot and replays
+ * only later events; a snapshot of an older schema version, or one that is damaged or cannot be read
+ * back, is ignored for a full replay and then replaced. A tombstoned stream is refused unless asOf is given.
+ */
+export async function aggregateStream<State, E extends EventLike = EventLike>(
+  target: Target,
+  streamId: string,
+  options: AggregateStreamOptions<State, E>,
+): Promise<AggregateResult<State>> {
+  checkStreamId(streamId);
+  return aggregateOn(executorFor(target), streamId, options);
+}
+
+export async function aggregateOn<State, E extends EventLike>(
+  db: Executor,
+  streamId: string,
+  options: AggregateStreamOptions<State, E>,
+): Promise<AggregateResult<State>> {
+  const condition = asOfCondition(options.asOf);
+  const snapshots = options.name && options.snapshots !== false && !options.asOf ? (options.snapshots ?? {}) : undefined;
+  const schemaVersion = snapshotSchemaVersion(snapshots as SnapshotOptions<unknown> | undefined);
+  const start = await loadStart(db, streamId, snapshots ? (options.name as string) : undefined, schemaVersion, options.asOf !== undefined);
+  const { info, snapshot: loaded } = start;
+  if (info.state === 'tombstoned' && !options.asOf) throw new StreamStateError('POSTBOX_ERR_STREAM_DELETED', streamId);
+  let state = options.initialState();
+  let version = 0;
+  let snapshot: SnapshotUse = 'none';
+  if (snapshots && info.version > 0) {
+    if (loaded) {
+      if (!loaded.intact || loaded.version > info.version) snapshot = 'unreadable';
+      else if (loaded.schemaVersion !== schemaVersion) snapshot = 'stale';
+      else {
+        try {
+          state = snapshots.fromSnapshot ? snapshots.fromSnapshot(loaded.state) : (loaded.state as State);
+          version = loaded.version;
+          snapshot = 'used';
+        } catch (error) {
+          options.logger?.warn({ err: error, streamId, snapshot: options.name }, 'snapshot could not be read back; replaying the stream');
+          state = options.initialState();
+          snapshot = 'unreadable';
+        }
+      }
+    }
+  }
+  const snapshotVersion = version;
+  let lastEvent: RecordedEvent | undefined;
+  const fold = (events: RecordedEvent[]) => {
+    for (const raw of events) {
+      const event = options.upcasters ? options.upcasters.upcast(raw) : raw;
+      state = options.evolve(state, event as unknown as E);
+      lastEvent = event;
+    }
+    if (lastEvent) version = lastEvent.streamPosition;
+  };
+  let replayed = 0;
+  const head = start.head && start.headAfter === version ? start.head : undefined;
+  if (head) {
+    fold(head);
+    replayed = head.length;
+  }
+  if (!head || head.length >= defaults.eventStore.readBatchSize) {
+    replayed += await readRange(db, streamId, false, version + 1, endOfStream, endOfStream, fold, condition);
+  }
+  const result: AggregateResult<State> = {
+    streamId,
+    state,
+    version,
+    streamState: info.state,
+    snapshot,
+    snapshotVersion,
+    replayed,
+    lastEvent: lastEvent && { globalPosition: lastEvent.globalPosition, createdAt: lastEvent.createdAt },
+  };
+  if (snapshots && options.saveSnapshots !== false && lastEvent) {
+    const replace = snapshot === 'stale' || snapshot === 'unreadable';
+    if (replace || shouldSnapshot(snapshots.policy, { streamId, version, eventsSinceSnapshot: version - snapshotVersion, state })) {
+      await storeSnapshot(db, options.name as string, snapshots, result, replace).catch((error) =>
+        options.logger?.warn({ err: error, streamId, snapshot: options.name }, 'snapshot could not be saved'),
+      );
+    }
+  }
+  return result;
+}
+
+interface Start {
+  info: StreamInfo;
+  snapshot?: LoadedSnapshot;
+  /** The first page of events after `headAfter`: the snapshot's version when the database found it usable, else 0. */
+  head?: RecordedEvent[];
+  headAfter: number;
+}
+
+const startSql = `
+with s as (select category, version, state, metadata, created_at, updated_at from postbox.streams where stream_id = $1),
+p as (
+  select version, schema_version, state, md5(state::text) = checksum as intact, global_position, event_created_at, created_at
+  from postbox.snapshots where stream_id = $1 and name = $2
+),
+h as (
+  select (select row_to_json(s) from s) as stream,
+         (select json_build_object('version', p.version::text, 'schema_version', p.schema_version, 'state', p.state, 'intact', p.intact,
+                                   'global_position', p.global_position::text, 'event_created_at', p.event_created_at, 'created_at', p.created_at)
+          from p) as snapshot,
+         coalesce((select p.version from p, s where p.intact and p.schema_version = $3 and p.version <= s.version), 0) as head_after
+)
+select case when e.stream_position is null or e.stream_position = h.head_after + 1 then h.stream end as stream,
+       case when e.stream_position is null or e.stream_position = h.head_after + 1 then h.snapshot end as snapshot,
+       h.head_after, e.*
+from h
+left join lateral (
+  select ${streamEventColumns}
+  from postbox.messages m
+  where m.stream_id = $1 and m.stream_position > h.head_after
+  order by m.stream_position
+  limit $4
+) e on true`;
+
+/**
+ * The stream's row, its snapshot for this aggregate, and the first page of events after the snapshot,
+ * in one query. With asOf, only the row (the events are read with the asOf condition).
+ */
+async function loadStart(db: Executor, streamId: string, name: string | undefined, schemaVersion: number, asOf: boolean): Promise<Start> {
+  if (asOf) return { info: await readInfo(db, streamId), headAfter: 0 };
+  const { rows } = await db.query<Record<string, any>>(startSql, [
+    streamId,
+    name ?? null,
+    schemaVersion,
+    defaults.eventStore.readBatchSize,
+  ]);
+  const first = rows[0] ?? {};
+  const info = toInfo(streamId, first.stream ?? undefined);
+  const snapshot = first.snapshot && name !== undefined ? toSnapshot(streamId, name, first.snapshot as SnapshotRow) : undefined;
+  const stream = { streamId, category: info.category };
+  const head = rows
+    .filter((row) => row.stream_position !== null && row.stream_position !== undefined)
+    .map((row) => toRecordedEvent(row as MessageRow, stream));
+  return { info, snapshot, head, headAfter: Number(first.head_after ?? 0) };
+}
+
+/** Saves the state of a result as the stream's snapshot for this aggregate. */
+export async function storeSnapshot<State>(
+  db: Executor,
+  name: string,
+  options: SnapshotOptions<State>,
+  result: AggregateResult<State>,
+  replace = false,
+): Promise<boolean> {
+  if (!result.lastEvent || result.version === 0) return false;
+  return saveSnapshot(
+    db,
+    {
+      streamId: result.streamId,
+      name,
+      version: result.version,
+      schemaVersion: snapshotSchemaVersion(options as SnapshotOptions<unknown>),
+      state: options.toSnapshot ? options.toSnapshot(result.state) : result.state,
+      globalPosition: result.lastEvent.globalPosition,
+      eventCreatedAt: result.lastEvent.createdAt,
+    },
+    replace,
+  );
+}

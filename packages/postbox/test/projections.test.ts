@@ -1,0 +1,306 @@
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventStore } from '../src/eventstore/event-store.js';
+import { EventStoreMetrics } from '../src/eventstore/event-store-metrics.js';
+import type { Postbox } from '../src/postbox.js';
+import { type AsyncProjection, defineProjection, type ProjectionContext, projectionGroup } from '../src/projections/projection.js';
+import type { ProjectionRunner } from '../src/projections/projection-runner.js';
+import { projectionSpec } from '../src/testing/projection-spec.js';
+import { waitUntilCaughtUp } from '../src/testing/wait-until-caught-up.js';
+import type { OrderEvent } from './fixtures/order-aggregate.js';
+import { backends, type TestPostbox } from './support/backends.js';
+import { cli } from './support/cli.js';
+import { delay, waitFor } from './support/wait.js';
+
+// Tests that need a second connection or a child process only exist for the server: PGlite is one in-process connection.
+const notOnPglite = (..._test: unknown[]) => undefined;
+
+interface TotalsOptions {
+  name: string;
+  table: string;
+  category: string;
+  /** Runs before each batch is applied. */
+  before?: (events: { data: unknown; type: string }[], context: ProjectionContext) => Promise<void>;
+}
+
+/** One row per order: customer, item count and total, upserted once per order per batch. */
+function totals(options: TotalsOptions): AsyncProjection<OrderEvent> {
+  return defineProjection<OrderEvent>({
+    name: options.name,
+    categories: [options.category],
+    eventTypes: ['OrderPlaced', 'ItemAdded'],
+    readModel: {
+      async create(tx, version) {
+        await tx.query(
+          `create table ${options.table}_v${version} (order_id text primary key, customer text, items int not null, total int not null)`,
+        );
+      },
+      async activate(tx, version) {
+        await tx.query(`create or replace view ${options.table} as select * from ${options.table}_v${version}`);
+      },
+      async drop(tx, version) {
+        await tx.query(`drop table ${options.table}_v${version}`);
+      },
+    },
+    async handle(events, context) {
+      await options.before?.(events, context);
+      const rows = new Map<string, { customer: string | null; items: number; total: number }>();
+      for (const event of events) {
+        const row = rows.get(event.streamId) ?? { customer: null, items: 0, total: 0 };
+        if (event.type === 'OrderPlaced') row.customer = event.data.customer;
+        if (event.type === 'ItemAdded') {
+          row.items += event.data.quantity;
+          row.total += event.data.quantity * event.data.price;
+        }
+        rows.set(event.streamId, row);
+      }
+      const table = context.table(options.table);
+      await context.tx.query(
+        `insert into ${table} as t (order_id, customer, items, total)
+         select * from unnest($1::text[], $2::text[], $3::int[], $4::int[])
+         on conflict (order_id) do update
+           set customer = coalesce(excluded.customer, t.customer), items = t.items + excluded.items, total = t.total + excluded.total`,
+        [
+          [...rows.keys()],
+          [...rows.values()].map((r) => r.customer),
+          [...rows.values()].map((r) => r.items),
+          [...rows.values()].map((r) => r.total),
+        ],
+      );
+    },
+  });
+}
+
+async function placeOrders(store: EventStore, category: string, orders: number, items: number): Promise<void> {
+  for (let o = 1; o <= orders; o++) {
+    await store.append(`${category}-${o}`, [
+      { type: 'OrderPlaced', data: { customer: `customer-${o}` } },
+      ...Array.from({ length: items }, (_, i) => ({ type: 'ItemAdded', data: { sku: `sku-${i}`, quantity: 1, price: o } })),
+      { type: 'OrderShipped', data: { trackingId: `t-${o}` } },
+    ]);
+  }
+}
+
+function expectedTotals(orders: number, items: number, category: string) {
+  return Array.from({ length: orders }, (_, k) => ({
+    order_id: `${category}-${k + 1}`,
+    customer: `customer-${k + 1}`,
+    items,
+    total: items * (k + 1),
+  })).sort((a, b) => a.order_id.localeCompare(b.order_id));
+}
+
+const fast = { controlIntervalMs: 50, redeliveryIntervalMs: 50, consumer: { pollIntervalMs: 50, retryDelayMs: 10, maxRetryDelayMs: 20 } };
+
+describe.each(backends)('projections on $name', (backend) => {
+  let env: TestPostbox;
+  let postbox: Postbox;
+  let store: EventStore;
+  const runners: ProjectionRunner<any>[] = [];
+  const run = async (projection: AsyncProjection<any>, options: Parameters<EventStore['projection']>[1] = {}) => {
+    const runner = store.projection(projection, { ...fast, ...options });
+    runners.push(runner);
+    await runner.start();
+    return runner;
+  };
+  const rows = async (table: string) => (await postbox.db.query(`select * from ${table} order by order_id`)).rows;
+
+  beforeAll(async () => {
+    env = await backend.open();
+    postbox = env.postbox;
+    store = postbox.eventStore();
+  });
+  afterAll(async () => {
+    for (const runner of runners) await runner.stop(2_000);
+    await env.cleanup();
+  });
+
+  it('keeps a read model with an async projection: read-model writes commit with the checkpoint', async () => {
+    await placeOrders(store, 'live', 6, 3);
+    await postbox.publish({ topic: 'live', type: 'plain.message', payload: {} });
+    const runner = await run(totals({ name: 'live-totals', table: 'live_totals', category: 'live' }), { batchSize: 4 });
+    await waitUntilCaughtUp(runner);
+    expect(await rows('live_totals')).toEqual(expectedTotals(6, 3, 'live'));
+    await store.append('live-1', { type: 'ItemAdded', data: { sku: 'x', quantity: 2, price: 10 } });
+    await waitUntilCaughtUp(runner);
+    expect((await rows('live_totals'))[0]).toEqual({ order_id: 'live-1', customer: 'customer-1', items: 5, total: 23 });
+    const status = await runner.status();
+    expect(status).toMatchObject({ status: 'running', activeVersion: 1, lagEvents: 0, failures: 0, rebuild: null });
+    expect(await runner.healthCheck()).toEqual({ name: 'projection:live-totals', status: 'healthy' });
+  });
+
+  it('rebuilds blue/green: the old model serves until the swap, and the new one equals the live one', async () => {
+    const projectionName = 'bg-totals';
+    const seenDuringRebuild: { view: unknown[]; built: number }[] = [];
+    const projection = totals({
+      name: projectionName,
+      table: 'bg_totals',
+      category: 'bg',
+      async before(_events, context) {
+        if (context.version !== 2) return;
+        const view = (await context.tx.query('select * from bg_totals order by order_id')).rows;
+        const built = Number((await context.tx.query<{ n: number }>('select count(*)::int as n from bg_totals_v2')).rows[0]?.n);
+        seenDuringRebuild.push({ view, built });
+      },
+    });
+    await placeOrders(store, 'bg', 8, 4);
+    const runner = await run(projection, { batchSize: 5 });
+    await waitUntilCaughtUp(runner);
+    const live = await rows('bg_totals');
+    expect(live).toEqual(expectedTotals(8, 4, 'bg'));
+
+    await runner.rebuild();
+    expect((await runner.status()).status).toBe('rebuilding');
+    await waitFor(async () => (await runner.activeVersion()) === 2, 20_000, 'the rebuilt version to be swapped in');
+    await waitUntilCaughtUp(runner);
+
+    expect(await rows('bg_totals')).toEqual(live);
+    expect(await rows('bg_totals_v2')).toEqual(live);
+    expect(seenDuringRebuild.length).toBeGreaterThan(2);
+    for (const seen of seenDuringRebuild) expect(seen.view).toEqual(live);
+    expect(seenDuringRebuild.some((seen) => seen.built > 0 && seen.built < 8)).toBe(true);
+    const { rows: tables } = await postbox.db.query(`select to_regclass('bg_totals_v1') as old`);
+    expect(tables[0]).toEqual({ old: null });
+    const { rows: groups } = await postbox.db.query<{ group_name: string }>(
+      `select group_name from postbox.consumer_groups where group_name like 'projection:bg-totals:%'`,
+    );
+    expect(groups.map((g) => g.group_name)).toEqual([projectionGroup(projectionName, 2)]);
+    expect(await runner.status()).toMatchObject({ status: 'running', activeVersion: 2, rebuild: null });
+
+    await store.append('bg-1', { type: 'ItemAdded', data: { sku: 'y', quantity: 1, price: 100 } });
+    await waitUntilCaughtUp(runner);
+    expect((await rows('bg_totals'))[0]).toMatchObject({ order_id: 'bg-1', items: 5, total: 104 });
+  });
+
+  it('shows faulted with the error after consecutive failures, and recovers once the failure stops', async () => {
+    let failing = true;
+    const runner = await run(
+      totals({
+        name: 'flaky-totals',
+        table: 'flaky_totals',
+        category: 'flaky',
+        async before() {
+          if (failing) throw new Error('read-model database is unreachable');
+        },
+      }),
+      { maxFailures: 3 },
+    );
+    await placeOrders(store, 'flaky', 2, 1);
+    await waitFor(async () => (await runner.status()).status === 'faulted', 15_000, 'the projection to fault');
+    const status = await runner.status();
+    expect(status.failures).toBeGreaterThanOrEqual(3);
+    expect(status.lastError).toContain('read-model database is unreachable');
+    expect(await runner.healthCheck()).toMatchObject({ status: 'unhealthy', detail: expect.stringContaining('unreachable') });
+    expect(await store.projections.health({ name: 'flaky-totals' })).toEqual([expect.objectContaining({ status: 'unhealthy' })]);
+    await expect(waitUntilCaughtUp(runner, { timeoutMs: 500 })).rejects.toMatchObject({ code: 'POSTBOX_ERR_PROJECTION_STATE' });
+    expect(await rows('flaky_totals')).toEqual([]);
+    failing = false;
+    await waitFor(async () => (await runner.status()).status === 'running', 15_000, 'the projection to recover');
+    await waitUntilCaughtUp(runner);
+    expect(await rows('flaky_totals')).toEqual(expectedTotals(2, 1, 'flaky'));
+    expect((await runner.status()).failures).toBe(0);
+  });
+
+  it('sends an event that fails permanently to dead letters and moves on; a retried dead letter is applied', async () => {
+    let poisoned = true;
+    const runner = await run(
+      totals({
+        name: 'poison-totals',
+        table: 'poison_totals',
+        category: 'poison',
+        async before(events) {
+          if (poisoned && events.some((e) => (e.data as { customer?: string }).customer === 'customer-2')) {
+            throw Object.assign(new Error('customer-2 cannot be projected'), { retriable: false });
+          }
+        },
+      }),
+    );
+    await placeOrders(store, 'poison', 3, 2);
+    await waitUntilCaughtUp(runner);
+    expect((await rows('poison_totals')).map((r) => r.order_id)).toEqual(['poison-1', 'poison-2', 'poison-3']);
+    expect((await rows('poison_totals'))[1]).toMatchObject({ customer: null, items: 2 });
+    const letters = await postbox.deadLetters.list({ group: projectionGroup('poison-totals', 1) });
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({
+      type: 'OrderPlaced',
+      topic: 'poison',
+      key: 'poison-2',
+      errorMessage: 'customer-2 cannot be projected',
+    });
+    expect((await runner.status()).status).toBe('running');
+    poisoned = false;
+    await postbox.deadLetters.retry({ id: letters[0]?.id as string });
+    await waitFor(async () => (await rows('poison_totals'))[1]?.customer === 'customer-2', 10_000, 'the retried dead letter');
+    expect(await postbox.deadLetters.list({ group: projectionGroup('poison-totals', 1) })).toEqual([]);
+  });
+
+  it('honours pause and resume set in the database', async () => {
+    const runner = await run(totals({ name: 'pausable-totals', table: 'pausable_totals', category: 'pausable' }));
+    await placeOrders(store, 'pausable', 1, 1);
+    await waitUntilCaughtUp(runner);
+    await store.projections.pause('pausable-totals');
+    await waitFor(async () => (await runner.status()).status === 'stopped', 5_000, 'the projection to stop');
+    expect(await runner.healthCheck()).toMatchObject({ status: 'degraded', detail: 'paused' });
+    await store.append('pausable-1', { type: 'ItemAdded', data: { sku: 'z', quantity: 1, price: 7 } });
+    await delay(300);
+    expect((await rows('pausable_totals'))[0]).toMatchObject({ items: 1 });
+    expect((await runner.status()).lagEvents).toBe(1);
+    await store.projections.resume('pausable-totals');
+    await waitUntilCaughtUp(runner);
+    expect((await rows('pausable_totals'))[0]).toMatchObject({ items: 2, total: 8 });
+  });
+
+  it('reports projection lag as a metric, and specs a projection on given events', async () => {
+    const registry = new Registry();
+    new EventStoreMetrics(registry, postbox.db);
+    const metrics = await registry.getMetricsAsJSON();
+    const lag = metrics.find((m) => m.name === 'projection_lag_events');
+    expect(lag?.values).toEqual(expect.arrayContaining([expect.objectContaining({ labels: { projection: 'live-totals' }, value: 0 })]));
+
+    await projectionSpec(totals({ name: 'spec-totals', table: 'spec_totals', category: 'spec' }), { db: postbox.db })
+      .given([
+        { streamId: 'spec-1', type: 'OrderPlaced', data: { customer: 'ann' } },
+        { streamId: 'spec-1', type: 'ItemAdded', data: { sku: 'a', quantity: 2, price: 3 } },
+        { streamId: 'spec-2', type: 'OrderPlaced', data: { customer: 'bob' } },
+      ])
+      .expectRows(
+        'select * from spec_totals_v1 order by order_id',
+        [],
+        [
+          { order_id: 'spec-1', customer: 'ann', items: 2, total: 6 },
+          { order_id: 'spec-2', customer: 'bob', items: 0, total: 0 },
+        ],
+      );
+    const { rows: left } = await postbox.db.query(`select to_regclass('spec_totals_v1') as t`);
+    expect(left[0]).toEqual({ t: null });
+  });
+
+  (backend.name === 'postgres' ? it : notOnPglite)('is steered from the command line: list, status, pause, resume, rebuild', async () => {
+    const runner = await run(totals({ name: 'cli-totals', table: 'cli_totals', category: 'clicat' }));
+    await placeOrders(store, 'clicat', 2, 2);
+    await waitUntilCaughtUp(runner);
+    const cliEnv = { DATABASE_URL: env.url };
+    const list = await cli(['projections', 'list'], cliEnv);
+    expect(list.stderr).toBe('');
+    expect(list.stdout).toMatch(/cli-totals\s+running\s+v1\s+clicat\s+0/);
+    const paused = await cli(['projections', 'pause', 'cli-totals'], cliEnv);
+    expect(paused.stdout).toContain('Projection cli-totals: paused.');
+    await waitFor(async () => (await runner.status()).status === 'stopped', 5_000, 'the pause');
+    await store.append('clicat-1', { type: 'ItemAdded', data: { sku: 'q', quantity: 1, price: 1 } });
+    await delay(300);
+    expect((await rows('cli_totals'))[0]).toMatchObject({ items: 2 });
+    expect((await cli(['projections', 'resume', 'cli-totals'], cliEnv)).code).toBe(0);
+    await waitUntilCaughtUp(runner);
+    expect((await rows('cli_totals'))[0]).toMatchObject({ items: 3 });
+    const rebuild = await cli(['projections', 'rebuild', 'cli-totals'], cliEnv);
+    expect(rebuild.stdout).toContain('rebuild requested (building v2 beside v1)');
+    await waitFor(async () => (await runner.activeVersion()) === 2, 20_000, 'the rebuild');
+    await waitUntilCaughtUp(runner);
+    const status = await cli(['projections', 'status', 'cli-totals', '--json'], cliEnv);
+    expect(JSON.parse(status.stdout)).toMatchObject({ name: 'cli-totals', status: 'running', activeVersion: 2, lagEvents: 0 });
+    expect((await rows('cli_totals'))[0]).toMatchObject({ items: 3 });
+    const missing = await cli(['projections', 'pause', 'nope'], cliEnv);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^postbox: POSTBOX_ERR_PROJECTION_NOT_FOUND: /);
+  });
+});
