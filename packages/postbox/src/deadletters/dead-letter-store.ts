@@ -3,7 +3,8 @@ import type { Executor } from '../sql/database.js';
 
 export type DeadLetterStatus = 'pending' | 'retrying' | 'retried' | 'discarded';
 
-export interface NewDeadLetter {
+/** The message a group gave up on, and where it came from. */
+interface DeadMessage {
   group: string;
   handler: string;
   source: 'log' | 'kafka';
@@ -15,31 +16,20 @@ export interface NewDeadLetter {
   rawPayload: string | null;
   headers: Record<string, unknown>;
   sourcePosition: string;
-  error: Error;
   attempts: number;
   firstFailedAt: Date;
   lastFailedAt: Date;
 }
 
-export interface DeadLetter {
+export interface NewDeadLetter extends DeadMessage {
+  error: Error;
+}
+
+export interface DeadLetter extends DeadMessage {
   id: string;
-  group: string;
-  handler: string;
-  source: 'log' | 'kafka';
-  messageId: string;
-  topic: string;
-  type: string | null;
-  key: string | null;
-  payload: unknown;
-  rawPayload: string | null;
-  headers: Record<string, unknown>;
-  sourcePosition: string;
   errorCode: string | null;
   errorMessage: string;
   errorStack: string | null;
-  attempts: number;
-  firstFailedAt: Date;
-  lastFailedAt: Date;
   status: DeadLetterStatus;
   resolvedAt: Date | null;
   createdAt: Date;
