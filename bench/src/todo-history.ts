@@ -1,0 +1,330 @@
+import type { Message } from 'kafkajs';
+import type pg from 'pg';
+import { createKafka, type OutgoingMessage, Postbox } from 'postbox';
+import { loadConfig } from '../../apps/todo-history/src/config.js';
+import { logColumns } from '../../apps/todo-history/src/queries/log-queries.js';
+import { type System, startSystem } from '../../apps/todo-history/src/system.js';
+import { type Change, type EventType, todoEvent, todoMessage } from '../../apps/todo-history/src/todos/todo-events.js';
+import { startMockCluster } from '../../packages/postbox/test/support/kafka-mock.js';
+import { type BenchDatabase, connect, createDatabase } from './support/database.js';
+import { chunks } from './support/messages.js';
+import { type Cell, printTable, times } from './support/table.js';
+import { percentile, perSecond, sleep } from './support/timing.js';
+
+const total = Number(process.env.BENCH_TODO_INGEST_COUNT ?? 200_000);
+const seedCount = Number(process.env.BENCH_TODO_SEED_COUNT ?? 10_000);
+const queryRows = Number(process.env.BENCH_TODO_QUERY_ROWS ?? 1_000_000);
+const queryRequests = Number(process.env.BENCH_TODO_QUERY_REQUESTS ?? 500);
+const groups = 50;
+const tasks = 5_000;
+const topic = 'todo-history-events';
+const loadBatch = 10_000;
+const pollMs = 50;
+/** The Kafka variant stops after this long if it has not finished; its rate is over the rows it stored. */
+const kafkaSeconds = Number(process.env.BENCH_TODO_KAFKA_SECONDS ?? 60);
+const eventTypes: EventType[] = ['created', 'updated', 'status_changed', 'commented', 'updated'];
+
+const groupId = (g: number) => `00000000-0000-4000-8000-${String(g).padStart(12, '0')}`;
+const taskId = (t: number) => `00000000-0000-4000-9000-${String(t).padStart(12, '0')}`;
+
+/** Event i: one in ten is a Group event; tasks belong to group t % 50; timestamps a millisecond apart, ending now. */
+function change(i: number, now: number): Change {
+  const t = (i * 7919) % tasks;
+  const g = t % groups;
+  const group = { groupId: groupId(g), name: `Group ${g}`, workspace: `workspace-${g % 5}` };
+  const task = i % 10 === 0 ? undefined : { taskId: taskId(t), name: `Task ${t}` };
+  return {
+    eventType: eventTypes[i % eventTypes.length] ?? 'updated',
+    group,
+    task,
+    changes: `change ${i}`,
+    user: `user-${i % 20}`,
+    at: new Date(now - (total - i)),
+  };
+}
+
+async function countRows(client: pg.Client, table: string): Promise<number> {
+  const { rows } = await client.query<{ n: number }>(`select count(*)::int as n from ${table}`);
+  return rows[0]?.n ?? 0;
+}
+
+interface Ingest {
+  rows: number;
+  /** From the first stored row to the last (the rate's interval). */
+  ms: number;
+  /** From startSystem() to the first stored row: start-up, migrations check, group join. */
+  startMs: number;
+}
+
+/** Starts the real system and waits until todo_event_logs holds `total` rows. */
+async function drain(env: Record<string, string>, database: BenchDatabase, deadlineMs: number): Promise<Ingest> {
+  const client = await connect(database.url);
+  const started = performance.now();
+  let system: System | undefined;
+  try {
+    system = await startSystem(loadConfig({ DATABASE_URL: database.url, PORT: '0', OUTBOX_INTERVAL: '100ms', LOG_LEVEL: 'warn', ...env }));
+    let firstAt = 0;
+    let rows = 0;
+    for (;;) {
+      // The id table is written in the same statement as the rows and is not partitioned: a cheaper count.
+      rows = await countRows(client, 'todo_event_log_ids');
+      const at = performance.now();
+      if (rows > 0 && firstAt === 0) firstAt = at;
+      if (rows >= total || at - started > deadlineMs) return { rows, ms: at - firstAt, startMs: firstAt - started };
+      await sleep(pollMs);
+    }
+  } finally {
+    await system?.close();
+    await client.end();
+  }
+}
+
+/** The log variant: N events enqueued untimed in transactions of 10,000, then the history consumer drains them. */
+async function ingestFromLog(database: BenchDatabase, now: number): Promise<Ingest> {
+  // Let the app create its schema once, so that the load below writes into a migrated database.
+  const setup = await startSystem(loadConfig({ DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'warn' }));
+  await setup.close();
+  const postbox = await Postbox.create({ databaseUrl: database.url, migrate: 'auto' });
+  const client = await connect(database.url);
+  try {
+    for (const batch of chunks(total, loadBatch, (i): OutgoingMessage => todoMessage(topic, change(i, now)))) {
+      await client.query('begin');
+      await postbox.enqueue(client, batch);
+      await client.query('commit');
+    }
+  } finally {
+    await client.end();
+    await postbox.close();
+  }
+  return drain({}, database, 300_000);
+}
+
+/** The same events produced to a 4-partition topic of the mock cluster (untimed), then drained by the route with kafkaSource. */
+async function ingestFromKafka(database: BenchDatabase, now: number): Promise<Ingest> {
+  const cluster = await startMockCluster();
+  try {
+    await cluster.createTopic(topic, 4);
+    const producer = createKafka({ brokers: cluster.brokers, clientId: 'bench' }).producer();
+    await producer.connect();
+    for (const batch of chunks(total, 1_000, (i): Message => {
+      const c = change(i, now);
+      return { key: c.group.groupId, value: JSON.stringify(todoEvent(c)) };
+    })) {
+      await producer.send({ topic, acks: -1, messages: batch });
+    }
+    await producer.disconnect();
+    return await drain({ KAFKA_BROKERS: cluster.bootstrap, KAFKA_IDEMPOTENT: 'false' }, database, kafkaSeconds * 1_000);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+const seedInsert = `insert into seed_event_logs ("timestamp", event_type, entity, entity_id, group_id, group_name, task_id, task_name,
+  changes, user_name, workspace, event_data, message_id, source_topic, source_partition, source_offset)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`;
+
+/**
+ * Seed 003's consumer: reads the events already in the log (1,000 a read, untimed apart from the
+ * reads themselves) and stores each with an INSERT of its own, autocommit, one after another, into a
+ * plain copy of todo_event_logs (same columns, primary key and indexes).
+ */
+async function seedBaseline(database: BenchDatabase): Promise<{ rows: number; ms: number }> {
+  const client = await connect(database.url);
+  try {
+    await client.query('create table seed_event_logs (like todo_event_logs including all)');
+    let after = '0';
+    let stored = 0;
+    const started = performance.now();
+    while (stored < seedCount) {
+      const { rows } = await client.query<{ message_id: string; payload: ReturnType<typeof todoEvent>; global_position: string }>(
+        `select message_id, payload, global_position::text as global_position from postbox.messages
+         where topic = $1 and global_position > $2 order by global_position limit 1000`,
+        [topic, after],
+      );
+      if (rows.length === 0) break;
+      for (const row of rows.slice(0, seedCount - stored)) {
+        const event = row.payload;
+        const p = event.payload;
+        await client.query(seedInsert, [
+          event.timestamp,
+          event.eventType,
+          p.entity,
+          p.entityId,
+          p.groupId,
+          p.groupName,
+          p.taskId,
+          p.taskName,
+          p.changes,
+          p.user,
+          p.workspace,
+          JSON.stringify(event),
+          row.message_id,
+          topic,
+          null,
+          row.global_position,
+        ]);
+        stored++;
+      }
+      after = rows.at(-1)?.global_position ?? after;
+    }
+    return { rows: stored, ms: performance.now() - started };
+  } finally {
+    await client.end();
+  }
+}
+
+/** 1,000,000 rows over 30 days of daily partitions, made on the server; then ANALYZE. */
+async function fillLogs(client: pg.Client): Promise<void> {
+  await client.query('truncate todo_event_logs, todo_event_log_ids');
+  await client.query(`select todo_history.ensure_event_log_partitions(37, (now() at time zone 'UTC')::date - 30)`);
+  await client.query(
+    `insert into todo_event_logs ("timestamp", event_type, entity, entity_id, group_id, group_name, task_id, task_name,
+       changes, user_name, workspace, event_data, message_id, source_topic, source_offset)
+     select ts, et, case when grp_event then 'Group' else 'Task' end,
+            case when grp_event then gid else tid end, gid, 'Group ' || g,
+            case when grp_event then null else tid end, case when grp_event then null else 'Task ' || t end,
+            'change ' || i, 'user-' || (i % 20), 'workspace-' || (g % 5),
+            jsonb_build_object('eventType', et, 'timestamp', ts, 'payload', jsonb_build_object('entityId', case when grp_event then gid else tid end,
+              'groupId', gid, 'taskId', case when grp_event then null else tid end, 'changes', 'change ' || i)),
+            md5(i::text), $2, i
+     from (
+       select i, t, t % ${groups} as g, i % 10 = 0 as grp_event,
+              '00000000-0000-4000-8000-' || lpad((t % ${groups})::text, 12, '0') as gid,
+              '00000000-0000-4000-9000-' || lpad(t::text, 12, '0') as tid,
+              (array['created', 'updated', 'status_changed', 'commented', 'updated'])[1 + i % 5] as et,
+              now() - (($1::bigint - i) * interval '30 days') / $1::bigint as ts
+       from (select i, (i * 7919) % ${tasks} as t from generate_series(1, $1::bigint) as i) s
+     ) r`,
+    [queryRows, topic],
+  );
+  await client.query('analyze todo_event_logs');
+}
+
+interface Latencies {
+  api: number[];
+  direct: number[];
+}
+
+/**
+ * GET /api/logs/group/:id through Fastify's inject (the whole HTTP pipeline in-process, no socket)
+ * against the same statement on a pg client, taking turns request by request with the same group.
+ */
+async function queryRace(system: System, client: pg.Client): Promise<Latencies> {
+  const sql = `select ${logColumns} from todo_event_logs l where l.group_id = $1
+     order by l."timestamp" desc, l.id desc limit $2`;
+  const result: Latencies = { api: [], direct: [] };
+  const warmup = 50;
+  for (let n = 0; n < warmup + queryRequests; n++) {
+    const group = groupId(Math.floor(Math.random() * groups));
+    const contenders: [keyof Latencies, () => Promise<void>][] = [
+      [
+        'api',
+        async () => {
+          const response = await system.app.inject({ method: 'GET', url: `/api/logs/group/${group}` });
+          if (response.statusCode !== 200 || response.json().items.length !== 100) throw new Error(`API answered ${response.statusCode}`);
+        },
+      ],
+      [
+        'direct',
+        async () => {
+          const { rows } = await client.query(sql, [group, 101]);
+          if (rows.length !== 101) throw new Error(`direct query returned ${rows.length} rows`);
+        },
+      ],
+    ];
+    if (n % 2 === 1) contenders.reverse();
+    for (const [name, run] of contenders) {
+      const start = performance.now();
+      await run();
+      if (n >= warmup) result[name].push(performance.now() - start);
+    }
+  }
+  return result;
+}
+
+async function main(): Promise<void> {
+  const now = Date.now();
+  const logDb = await createDatabase('todo_history');
+  const kafkaDb = await createDatabase('todo_history_kafka');
+  try {
+    const log = await ingestFromLog(logDb, now);
+    const seed = await seedBaseline(logDb);
+    let kafka: Ingest | undefined;
+    let kafkaError: string | undefined;
+    try {
+      kafka = await ingestFromKafka(kafkaDb, now);
+    } catch (error) {
+      kafkaError = (error as Error).message;
+      console.error(`Kafka ingest failed: ${kafkaError}`);
+    }
+
+    const rate = (run: { rows: number; ms: number }) => perSecond(run.rows, run.ms);
+    const ingestRow = (name: string, run: Ingest): Cell[] => [
+      name,
+      run.rows.toLocaleString('en-US'),
+      (run.ms / 1000).toFixed(2),
+      rate(run),
+      times(rate(run), rate(seed)),
+      (run.startMs / 1000).toFixed(1),
+    ];
+    printTable(
+      `todo-history ingest: seed 003 events into todo_event_logs (${groups} groups, ${tasks.toLocaleString('en-US')} tasks)`,
+      ['consumer', 'messages', 'seconds', 'msg/s', 'of seed 003', 'start s (untimed)'],
+      [
+        ingestRow('history route, PostgreSQL log (logSource), batched insert', log),
+        kafka
+          ? ingestRow('history route, Kafka mock cluster (kafkaSource), batched insert', kafka)
+          : ['history route, Kafka (kafkaSource)', 'not measured', kafkaError ?? '', '', '', ''],
+        [
+          'seed 003: one INSERT per message, autocommit, sequential',
+          seed.rows.toLocaleString('en-US'),
+          (seed.ms / 1000).toFixed(2),
+          rate(seed),
+          '1.0×',
+          '-',
+        ],
+      ],
+    );
+
+    const system = await startSystem(loadConfig({ DATABASE_URL: logDb.url, PORT: '0', OUTBOX_INTERVAL: '100ms', LOG_LEVEL: 'warn' }));
+    const client = await connect(logDb.url);
+    try {
+      await fillLogs(client);
+      const latencies = await queryRace(system, client);
+      const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+      const row = (name: string, values: number[]): Cell[] => [
+        name,
+        values.length.toLocaleString('en-US'),
+        percentile(values, 50),
+        percentile(values, 95),
+        mean(values),
+      ];
+      printTable(
+        `todo-history query: GET /api/logs/group/:id (limit 100) on ${queryRows.toLocaleString('en-US')} rows, ms`,
+        ['path', 'requests', 'p50', 'p95', 'mean'],
+        [
+          row('API (Fastify inject, pool, zod, JSON)', latencies.api),
+          row('same SQL on a pg client', latencies.direct),
+          [
+            'API ÷ direct',
+            '',
+            times(percentile(latencies.api, 50), percentile(latencies.direct, 50)),
+            times(percentile(latencies.api, 95), percentile(latencies.direct, 95)),
+            times(mean(latencies.api), mean(latencies.direct)),
+          ],
+        ],
+      );
+      console.log('Targets: history route / seed 003 ≥ 20×; API p50 ÷ direct p50 ≤ 2×.');
+    } finally {
+      await client.end();
+      await system.close();
+    }
+
+    if (log.rows < total) throw new Error(`the log consumer stored ${log.rows} of ${total} events`);
+    if (kafka && kafka.rows < total) console.log(`The Kafka variant stored ${kafka.rows} of ${total} events in ${kafkaSeconds} s.`);
+  } finally {
+    await Promise.all([logDb.drop(), kafkaDb.drop()]);
+  }
+}
+
+await main();
