@@ -1,0 +1,13 @@
+import type { Scenario } from './scenario.js';
+
+/** Every scenario, in the order `npm run chaos` runs them. */
+export const scenarios: readonly Scenario[] = [];
+
+export function selectScenarios(names: readonly string[] | undefined): Scenario[] {
+  if (!names || names.length === 0) return [...scenarios];
+  const unknown = names.filter((name) => !scenarios.some((scenario) => scenario.name === name));
+  if (unknown.length > 0) {
+    throw new Error(`Unknown scenario ${unknown.join(', ')}; known: ${scenarios.map((s) => s.name).join(', ')}`);
+  }
+  return scenarios.filter((scenario) => names.includes(scenario.name));
+}
