@@ -172,6 +172,12 @@ async function resolve(db: Executor, target: { id: string } | DeadLetterFilter, 
   return rowCount;
 }
 
+/** Whether a group has dead letters waiting to be retried: one indexed lookup, outside any transaction. */
+export async function hasRetries(db: Executor, group: string): Promise<boolean> {
+  const { rows } = await db.query(`select 1 from postbox.dead_letters where group_name = $1 and status = 'retrying' limit 1`, [group]);
+  return rows.length > 0;
+}
+
 /** Takes dead letters of a group that were asked to be retried, locking them for this transaction. */
 export async function claimRetries(tx: Executor, group: string, limit: number): Promise<DeadLetter[]> {
   const { rows } = await tx.query(

@@ -1,5 +1,5 @@
 import { defaults } from '../config/defaults.js';
-import { claimRetries, type DeadLetter, markRetried } from '../deadletters/dead-letter-store.js';
+import { claimRetries, type DeadLetter, hasRetries, markRetried } from '../deadletters/dead-letter-store.js';
 import { DecodeError, PostboxError, ValidationError } from '../errors/postbox-error.js';
 import type { HealthCheck } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
@@ -228,6 +228,8 @@ export class Router {
   private async redeliver(route: Route): Promise<void> {
     if (this.stateValue !== 'running') return;
     try {
+      // The periodic check is a fallback for a missed NOTIFY: an idle group costs one read, not a transaction.
+      if (!(await hasRetries(this.postbox.db, route.group))) return;
       await this.postbox.transaction(async (tx) => {
         const letters = await claimRetries(tx, route.group, 100);
         if (letters.length === 0) return;
