@@ -1,0 +1,15 @@
+export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls check every intervalMs until it returns true; throws with the message after timeoutMs. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, message: string, intervalMs = 20): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${message}`);
+    await delay(intervalMs);
+  }
+}
+
+/** A whole number of milliseconds between min and max, uniformly. */
+export function randomBetween(min: number, max: number): number {
+  return Math.round(min + Math.random() * (max - min));
+}
