@@ -1,7 +1,8 @@
 import type { Scenario } from './scenario.js';
+import { crashTransactionalConsumer } from './scenarios/crash-transactional-consumer.js';
 
 /** Every scenario, in the order `npm run chaos` runs them. */
-export const scenarios: readonly Scenario[] = [];
+export const scenarios: readonly Scenario[] = [crashTransactionalConsumer];
 
 export function selectScenarios(names: readonly string[] | undefined): Scenario[] {
   if (!names || names.length === 0) return [...scenarios];

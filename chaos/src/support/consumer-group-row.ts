@@ -1,0 +1,57 @@
+import type { Executor } from 'postbox';
+
+export interface GroupLease {
+  /** The process holding the group now (its lease has not expired), or null. */
+  owner: string | null;
+  checkpoint: string;
+}
+
+/** Who holds a consumer group now, and its checkpoint as `transaction_id/global_position`. */
+export async function groupLease(db: Executor, group: string): Promise<GroupLease | undefined> {
+  const { rows } = await db.query<{ owner: string | null; checkpoint: string }>(
+    `select case when lease_expires_at > now() then lease_owner end as owner,
+            checkpoint_transaction_id::text || '/' || checkpoint_position::text as checkpoint
+     from postbox.consumer_groups where group_name = $1`,
+    [group],
+  );
+  return rows[0];
+}
+
+/** The database server's clock now: commits are compared with it, not with this process's clock. */
+export async function serverNow(db: Executor): Promise<Date> {
+  const { rows } = await db.query<{ now: Date }>('select clock_timestamp() as now');
+  return rows[0]?.now as Date;
+}
+
+/**
+ * True once a process other than `formerOwner` holds the group and has committed a checkpoint
+ * since `since` (server clock). A failed batch sets last_error and does not count; a commit by
+ * the former owner that was still in flight when it died does not count either.
+ */
+export async function committedByAnotherOwner(db: Executor, group: string, formerOwner: string, since: Date): Promise<boolean> {
+  const { rows } = await db.query(
+    `select 1 from postbox.consumer_groups
+     where group_name = $1 and lease_owner is not null and lease_owner <> $2 and updated_at >= $3 and last_error is null`,
+    [group, formerOwner, since],
+  );
+  return rows.length > 0;
+}
+
+/** Messages of the group's topics past its checkpoint. */
+export async function groupLag(db: Executor, group: string): Promise<number> {
+  const { rows } = await db.query<{ lag: number }>(
+    `select count(*)::int as lag
+     from postbox.consumer_groups g
+     join postbox.messages m on m.topic = any(g.topics)
+      and (m.transaction_id, m.global_position) > (g.checkpoint_transaction_id, g.checkpoint_position)
+     where g.group_name = $1`,
+    [group],
+  );
+  return Number(rows[0]?.lag ?? 0);
+}
+
+/** The pid in a default lease owner (`host:pid:suffix`), which is how a parent finds the process holding a group. */
+export function ownerPid(owner: string): number | undefined {
+  const pid = Number(owner.split(':').at(-2));
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+}

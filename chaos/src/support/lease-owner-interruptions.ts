@@ -1,0 +1,129 @@
+import type { Executor } from 'postbox';
+import type { ChildHandle } from './child-process.js';
+import { committedByAnotherOwner, groupLag, groupLease, ownerPid, serverNow } from './consumer-group-row.js';
+import { delay, randomBetween, waitFor } from './wait.js';
+
+export interface InterruptionOptions {
+  /** The parent's connection to the scenario's database. */
+  db: Executor;
+  /** The consumer group whose holder is interrupted, and whose progress shows recovery. */
+  group: string;
+  /** Starts one more process of the pool; it prints "standby" once its consumer has started. */
+  startProcess(index: number): ChildHandle;
+  /** Processes kept running: one holds the group, the others stand by to take it over. */
+  poolSize: number;
+  interruptions: number;
+  signal: 'SIGKILL' | 'SIGTERM';
+  /** How long the holder works after the previous recovery before it is interrupted, drawn at random. */
+  runMs: readonly [number, number];
+  recoveryTimeoutMs: number;
+  startTimeoutMs: number;
+  log(line: string): void;
+}
+
+export interface Interruption {
+  pid: number;
+  /** Messages past the checkpoint when the signal was sent. */
+  lagAtSignal: number;
+  /** From the signal to the exit seen by this process. */
+  exitMs: number;
+  exitCode: number | null;
+  exitSignal: NodeJS.Signals | null;
+  /** From the signal to the first checkpoint committed by another process; undefined when it did not come in time. */
+  recoveryMs: number | undefined;
+}
+
+export interface InterruptionRun {
+  interruptions: Interruption[];
+  /** Processes still running at the end: stop them once the backlog is done. */
+  pool: ChildHandle[];
+  /** Processes that exited without being signalled, with their exit and the end of their output. */
+  unexpectedExits: string[];
+}
+
+/**
+ * Runs a pool of identical processes over one consumer group and interrupts whichever holds the
+ * group, `interruptions` times, at a random moment of its work. After each signal it waits until
+ * another process commits a checkpoint (the recovery), then starts a replacement so the pool
+ * keeps its size. Throws when a process fails to start; a group that does not recover in time is
+ * recorded (recoveryMs undefined) and the run stops there.
+ */
+export async function interruptLeaseOwners(options: InterruptionOptions): Promise<InterruptionRun> {
+  let started = 0;
+  const pool: ChildHandle[] = [];
+  const signalled = new Set<ChildHandle>();
+  const unexpectedExits: string[] = [];
+  const startOne = () => {
+    const handle = options.startProcess(started++);
+    pool.push(handle);
+    handle.exited.then((exit) => {
+      pool.splice(pool.indexOf(handle), 1);
+      if (!signalled.has(handle)) {
+        unexpectedExits.push(
+          `pid ${handle.pid} exited by itself (code ${exit.code}, signal ${exit.signal}): ${handle.outputTail.slice(-500)}`,
+        );
+      }
+    });
+    return handle;
+  };
+  for (let i = 0; i < options.poolSize; i++) startOne();
+  await Promise.all(pool.map((handle) => handle.waitForLine('standby', options.startTimeoutMs)));
+
+  const holder = async (): Promise<{ handle: ChildHandle; owner: string }> => {
+    let found: { handle: ChildHandle; owner: string } | undefined;
+    await waitFor(
+      async () => {
+        const lease = await groupLease(options.db, options.group);
+        const pid = lease?.owner ? ownerPid(lease.owner) : undefined;
+        const handle = pool.find((candidate) => candidate.pid === pid && candidate.running);
+        if (handle && lease?.owner) found = { handle, owner: lease.owner };
+        return found !== undefined;
+      },
+      options.recoveryTimeoutMs,
+      `a process of the pool to hold group ${options.group}`,
+    );
+    return found as { handle: ChildHandle; owner: string };
+  };
+
+  const interruptions: Interruption[] = [];
+  for (let round = 0; round < options.interruptions; round++) {
+    await delay(randomBetween(options.runMs[0], options.runMs[1]));
+    const { handle, owner } = await holder();
+    // Someone must be ready to take over, or the measure would be the start-up time of a process.
+    await waitFor(() => pool.some((other) => other !== handle && other.hasPrinted('standby')), options.startTimeoutMs, 'a standby process');
+    const lagAtSignal = await groupLag(options.db, options.group);
+    const since = await serverNow(options.db);
+    const signalledAt = performance.now();
+    signalled.add(handle);
+    handle.signal(options.signal);
+    const exit = await handle.exited;
+    let recoveryMs: number | undefined;
+    try {
+      await waitFor(
+        () => committedByAnotherOwner(options.db, options.group, owner, since),
+        options.recoveryTimeoutMs,
+        'another process to commit',
+        10,
+      );
+      recoveryMs = performance.now() - signalledAt;
+    } catch {
+      recoveryMs = undefined;
+    }
+    interruptions.push({
+      pid: handle.pid ?? 0,
+      lagAtSignal,
+      exitMs: exit.at - signalledAt,
+      exitCode: exit.code,
+      exitSignal: exit.signal,
+      recoveryMs,
+    });
+    options.log(
+      `${options.signal} ${round + 1}/${options.interruptions} to pid ${handle.pid} (lag ${lagAtSignal}): exit ${exit.code ?? exit.signal} after ${(exit.at - signalledAt).toFixed(0)} ms, ` +
+        `recovered ${recoveryMs === undefined ? 'NOT in time' : `in ${recoveryMs.toFixed(0)} ms`}`,
+    );
+    if (recoveryMs === undefined) break;
+    startOne();
+  }
+  for (const handle of pool) signalled.add(handle);
+  return { interruptions, pool: [...pool], unexpectedExits };
+}
