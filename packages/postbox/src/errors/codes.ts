@@ -12,6 +12,7 @@ export const errorCodes = {
   POSTBOX_ERR_PAYLOAD_NOT_JSON: { retriable: false, summary: 'The payload cannot be stored as JSON.' },
   POSTBOX_ERR_PAYLOAD_TOO_LARGE: { retriable: false, summary: 'The payload is over the configured size limit.' },
   POSTBOX_ERR_BAD_HEADER: { retriable: false, summary: 'A header has a bad name or value.' },
+  POSTBOX_ERR_DUPLICATE_ID: { retriable: false, summary: 'A message id chosen by the caller is already in the log.' },
   POSTBOX_ERR_BAD_OPTION: { retriable: false, summary: 'An option passed to the library is invalid.' },
   POSTBOX_ERR_CONFIG: { retriable: false, summary: 'An environment variable holds an invalid value.' },
   POSTBOX_ERR_SCHEMA_NOT_MIGRATED: { retriable: false, summary: 'The database has no Postbox schema yet.' },

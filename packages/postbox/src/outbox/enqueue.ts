@@ -1,8 +1,9 @@
 import { defaults } from '../config/defaults.js';
+import { ValidationError } from '../errors/postbox-error.js';
 import { appendToLog } from '../log/append.js';
 import { asExecutor, type CallerTransaction, type Executor } from '../sql/database.js';
 import type { OutgoingMessage } from './outgoing-message.js';
-import { prepareMessage, type ValidationLimits } from './validate.js';
+import { type PreparedMessage, prepareMessage, type ValidationLimits } from './validate.js';
 
 /**
  * Writes messages to the outbox inside the caller's open transaction: they exist if and only if
@@ -16,6 +17,24 @@ export async function enqueue(
 ): Promise<string[]> {
   const list = Array.isArray(messages) ? (messages as readonly OutgoingMessage[]) : [messages as OutgoingMessage];
   const prepared = list.map((message) => prepareMessage(message, limits));
-  await appendToLog(asExecutor(tx), prepared);
+  try {
+    await appendToLog(asExecutor(tx), prepared);
+  } catch (error) {
+    throw duplicateIdError(error, prepared) ?? error;
+  }
   return prepared.map((message) => message.id);
+}
+
+/** A caller-chosen id that is already in the log (or twice in the batch) is bad input, not a database failure. */
+function duplicateIdError(error: unknown, prepared: readonly PreparedMessage[]): ValidationError | undefined {
+  const { code, constraint, detail } = error as { code?: unknown; constraint?: unknown; detail?: unknown };
+  if (code !== '23505' || constraint !== 'messages_message_id_key') return undefined;
+  const ids = prepared.map((message) => message.id);
+  const id = ids.find((candidate, index) => ids.indexOf(candidate) !== index) ?? /\(message_id\)=\(([^)]+)\)/.exec(String(detail))?.[1];
+  return new ValidationError(
+    'POSTBOX_ERR_DUPLICATE_ID',
+    `The log already holds a message with id ${id ?? 'of one of these messages'}; give each message a new id, or leave id unset. Nothing was written; roll the transaction back.`,
+    { id },
+    { cause: error },
+  );
 }

@@ -20,12 +20,22 @@ export interface ValidationLimits {
 
 const typedHeaders = ['traceId', 'correlationId', 'causationId', 'userId'] as const;
 const reservedHeaders = new Set<string>([...typedHeaders, 'schemaVersion']);
+// An own `__proto__` property is lost by any code that copies headers with plain assignment.
+const unsafeHeaderNames = new Set(['__proto__']);
 
 /** PostgreSQL text cannot hold NUL, and neither text nor jsonb accepts a lone UTF-16 surrogate. */
 function unstorableReason(value: string): string | undefined {
   if (value.includes('\u0000')) return 'contains a NUL character';
   if (!value.isWellFormed()) return 'contains a lone UTF-16 surrogate';
   return undefined;
+}
+
+/**
+ * Embedded PGlite decodes every text value with a TextDecoder that drops a leading U+FEFF, so a
+ * name starting with one would come back changed there; it is refused on both backends alike.
+ */
+function leadingMarkReason(value: string): string | undefined {
+  return value.startsWith('\ufeff') ? 'starts with U+FEFF (a byte-order mark), which embedded PGlite drops when reading' : undefined;
 }
 
 function checkName(
@@ -39,7 +49,8 @@ function checkName(
       field,
     });
   }
-  const reason = value.length > maxLength ? `is longer than ${maxLength} characters` : unstorableReason(value);
+  const reason =
+    value.length > maxLength ? `is longer than ${maxLength} characters` : (unstorableReason(value) ?? leadingMarkReason(value));
   if (reason) throw new ValidationError('POSTBOX_ERR_BAD_NAME', `${field} ${reason}.`, { field });
   return value;
 }
@@ -83,6 +94,7 @@ function buildHeaders(message: OutgoingMessage): MessageHeaders {
     const reason = unstorableReason(name);
     if (reason) throw badHeader(name, `name ${reason}`);
     if (reservedHeaders.has(name)) throw badHeader(name, `is set through the message's own ${name} field, not headers`);
+    if (unsafeHeaderNames.has(name)) throw badHeader(name, 'is not allowed as a header name');
     headers[name] = headerText(name, custom[name]);
   }
   return headers;
@@ -149,7 +161,8 @@ export function prepareMessage(message: OutgoingMessage, limits: ValidationLimit
     throw new ValidationError('POSTBOX_ERR_BAD_OPTION', `id must be a UUID (got ${JSON.stringify(String(message.id).slice(0, 60))}).`);
   }
   return {
-    id: message.id ?? uuidv7(),
+    // PostgreSQL returns uuids in lower case; the id handed back must be the one consumers see.
+    id: message.id?.toLowerCase() ?? uuidv7(),
     topic,
     type,
     key,
