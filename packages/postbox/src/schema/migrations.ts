@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ValidationError } from '../errors/postbox-error.js';
+import { checkIdentifier } from '../sql/identifier.js';
 
 export interface Migration {
   version: number;
@@ -30,8 +30,6 @@ export interface MigrationSet {
   migrateCommand: string;
 }
 
-const identifier = /^[a-z_][a-z0-9_]{0,62}$/;
-
 export function defineMigrationSet(options: {
   name: string;
   directory: string | URL;
@@ -40,15 +38,8 @@ export function defineMigrationSet(options: {
   lockKey: number;
   migrateCommand: string;
 }): MigrationSet {
-  const table = options.table ?? 'schema_migrations';
-  for (const part of [options.schema, table]) {
-    if (!identifier.test(part)) {
-      throw new ValidationError(
-        'POSTBOX_ERR_BAD_OPTION',
-        `Migration schema and table names must be plain lower-case identifiers (got ${JSON.stringify(part)}).`,
-      );
-    }
-  }
+  const table = checkIdentifier(options.table ?? 'schema_migrations', 'table');
+  checkIdentifier(options.schema, 'schema');
   return {
     name: options.name,
     directory: options.directory instanceof URL ? fileURLToPath(options.directory) : options.directory,

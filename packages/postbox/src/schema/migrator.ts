@@ -1,12 +1,31 @@
 import { defaults } from '../config/defaults.js';
-import { SchemaVersionError } from '../errors/postbox-error.js';
+import { SchemaVersionError, ValidationError } from '../errors/postbox-error.js';
 import type { Database, Executor } from '../sql/database.js';
+import { quoteIdentifier } from '../sql/identifier.js';
 import { latestVersion, loadMigrations, type Migration, type MigrationSet, postboxMigrations } from './migrations.js';
 
+/**
+ * The set's schema and version table, checked and quoted. A set need not come from
+ * defineMigrationSet, so its names are checked here, where they become SQL text.
+ */
+function versionTableOf(set: MigrationSet): { schema: string; table: string } {
+  const schema = quoteIdentifier(set.versionSchema, 'versionSchema');
+  const parts = typeof set.versionTable === 'string' ? set.versionTable.split('.') : [];
+  if (parts.length !== 2 || parts[0] !== set.versionSchema) {
+    throw new ValidationError(
+      'POSTBOX_ERR_BAD_OPTION',
+      `versionTable must be "<versionSchema>.<table>" (got ${JSON.stringify(String(set.versionTable).slice(0, 80))}).`,
+      { option: 'versionTable' },
+    );
+  }
+  return { schema, table: `${schema}.${quoteIdentifier(parts[1], 'versionTable')}` };
+}
+
 function versionTableSql(set: MigrationSet): string {
+  const { schema, table } = versionTableOf(set);
   return `
-create schema if not exists ${set.versionSchema};
-create table if not exists ${set.versionTable} (
+create schema if not exists ${schema};
+create table if not exists ${table} (
   version integer primary key,
   name text not null,
   checksum text not null,
@@ -25,12 +44,12 @@ export interface MigrateOptions {
 }
 
 function bookkeeping(set: MigrationSet, migration: Migration): string {
-  return `insert into ${set.versionTable} (version, name, checksum) values (${migration.version}, '${migration.name}', '${migration.checksum}') on conflict (version) do nothing;`;
+  return `insert into ${versionTableOf(set).table} (version, name, checksum) values (${migration.version}, '${migration.name}', '${migration.checksum}') on conflict (version) do nothing;`;
 }
 
 async function appliedMigrations(tx: Executor, set: MigrationSet) {
   const { rows } = await tx.query<{ version: number; name: string; checksum: string }>(
-    `select version, name, checksum from ${set.versionTable} order by version`,
+    `select version, name, checksum from ${versionTableOf(set).table} order by version`,
   );
   return rows;
 }
@@ -41,6 +60,7 @@ async function appliedMigrations(tx: Executor, set: MigrationSet) {
  */
 export async function migrate(db: Database, options: MigrateOptions = {}): Promise<MigrateResult> {
   const set = options.set ?? postboxMigrations;
+  versionTableOf(set);
   const lockTimeoutMs = options.lockTimeoutMs ?? defaults.migrations.lockTimeoutMs;
   try {
     return await db.transaction(async (tx) => {
@@ -95,9 +115,10 @@ function assertNotNewer(set: MigrationSet, version: number): void {
 
 /** The schema version recorded in the database, or undefined when the set was never migrated there. */
 export async function schemaVersion(db: Executor, set: MigrationSet = postboxMigrations): Promise<number | undefined> {
-  const { rows } = await db.query<{ present: boolean }>(`select to_regclass($1) is not null as present`, [set.versionTable]);
+  const { table } = versionTableOf(set);
+  const { rows } = await db.query<{ present: boolean }>(`select to_regclass($1) is not null as present`, [table]);
   if (!rows[0]?.present) return undefined;
-  const result = await db.query<{ version: number | null }>(`select max(version) as version from ${set.versionTable}`);
+  const result = await db.query<{ version: number | null }>(`select max(version) as version from ${table}`);
   return result.rows[0]?.version ?? undefined;
 }
 

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite, type Results } from '@electric-sql/pglite';
 import type { Database, Executor, QueryResult } from './database.js';
+import { checkIdentifier } from './identifier.js';
 
 function normalise<R>(result: Results<R>): QueryResult<R> {
   return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
@@ -38,7 +39,8 @@ export async function pgliteDatabase(dataDir?: string, existing?: PGlite): Promi
       );
     },
     async listen(channel, onPayload) {
-      const unlisten = await pglite.listen(channel, onPayload);
+      // PGlite puts the channel into LISTEN as written, so it must never carry SQL.
+      const unlisten = await pglite.listen(checkIdentifier(channel, 'channel'), onPayload);
       return async () => {
         if (!pglite.closed) await unlisten();
       };

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { defaults } from '../config/defaults.js';
 import { redactUrl } from '../config/env.js';
 import type { Database, Executor, QueryResult } from './database.js';
+import { checkIdentifier } from './identifier.js';
 
 export interface PostgresOptions {
   max?: number;
@@ -174,7 +175,7 @@ export function postgresDatabase(url: string, options: PostgresOptions = {}): Da
         throw broken ? error.original : error;
       }
     },
-    listen: (channel, onPayload, onReconnect) => listener.subscribe(channel, onPayload, onReconnect),
+    listen: async (channel, onPayload, onReconnect) => listener.subscribe(checkIdentifier(channel, 'channel'), onPayload, onReconnect),
     async close() {
       await listener.close();
       await pool.end();
