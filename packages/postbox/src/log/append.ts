@@ -9,9 +9,10 @@ export interface AppendRow extends PreparedMessage {
 }
 
 /**
- * Appends the rows as the next events of one stream: postbox.advance_stream checks the expected
- * version and advances the stream in the same statement that inserts them, so the append is atomic
- * even without a transaction. The rows' own streamId and streamPosition are ignored.
+ * Appends the rows as the next events of one stream: postbox.append_to_stream checks the expected
+ * version, advances the stream and inserts the events in one call, so the append is atomic even
+ * without a transaction. Every row is a message on the category's topic keyed by the stream id; the
+ * rows' own topic, key, streamId and streamPosition are ignored.
  */
 export interface StreamTarget {
   streamId: string;
@@ -40,30 +41,15 @@ with inserted as (
 select pg_notify('${defaults.notifyChannel}', topic) from (select distinct topic from inserted) as t`;
 
 const streamAppendSql = `
-with base as materialized (
-  select postbox.advance_stream($7::text, $8::text, $9::text, cardinality($1::uuid[])) as version
-),
-inserted as (
-  insert into postbox.messages (message_id, topic, type, key, payload, headers, stream_id, stream_position)
-  select r.id, r.topic, r.type, r.key, r.payload, r.headers, $7::text, b.version + r.ord
-  from base b
-  cross join unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[])
-    with ordinality as r(id, topic, type, key, payload, headers, ord)
-  order by r.ord
-  returning global_position, transaction_id, stream_position, created_at, topic
-)
-select (select version from base)::text as previous_version,
-       array_agg(i.global_position::text order by i.stream_position) as global_positions,
-       min(i.transaction_id::text) as transaction_id,
-       min(i.created_at) as created_at,
-       (select count(pg_notify('${defaults.notifyChannel}', t.topic)) from (select distinct topic from inserted) as t) as notified
-from inserted i`;
+select previous_version::text as previous_version, global_positions::text[] as global_positions,
+       transaction_id::text as transaction_id, (extract(epoch from created_at) * 1000)::float8 as created_at
+from postbox.append_to_stream($1::text, $2::text, $3::text, $4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::text)`;
 
 interface StreamAppendRow {
   previous_version: string;
   global_positions: string[];
   transaction_id: string;
-  created_at: Date | string;
+  created_at: number | string;
 }
 
 /**
@@ -77,8 +63,9 @@ export async function appendToLog(
   rows: readonly AppendRow[],
   stream?: StreamTarget,
 ): Promise<StreamAppended | undefined> {
-  if (rows.length === 0 && !stream) return;
-  const columns: unknown[][] = stream ? [[], [], [], [], [], []] : [[], [], [], [], [], [], [], []];
+  if (stream) return appendToStreamRows(executor, rows, stream);
+  if (rows.length === 0) return;
+  const columns: unknown[][] = [[], [], [], [], [], [], [], []];
   for (const row of rows) {
     columns[0]?.push(row.id);
     columns[1]?.push(row.topic);
@@ -86,25 +73,38 @@ export async function appendToLog(
     columns[3]?.push(row.key);
     columns[4]?.push(row.payloadJson);
     columns[5]?.push(row.headersJson);
-    if (stream) continue;
     columns[6]?.push(row.streamId ?? null);
     columns[7]?.push(row.streamPosition === undefined ? null : String(row.streamPosition));
   }
-  if (!stream) {
-    await executor.query(appendSql, columns);
-    return;
+  await executor.query(appendSql, columns);
+}
+
+async function appendToStreamRows(executor: Executor, rows: readonly AppendRow[], stream: StreamTarget): Promise<StreamAppended> {
+  const ids: string[] = [];
+  const types: string[] = [];
+  const payloads: string[] = [];
+  const headers: string[] = [];
+  for (const row of rows) {
+    ids.push(row.id);
+    types.push(row.type);
+    payloads.push(row.payloadJson);
+    headers.push(row.headersJson);
   }
   const { rows: result } = await executor.query<StreamAppendRow>(streamAppendSql, [
-    ...columns,
     stream.streamId,
     stream.category,
     stream.expected,
+    ids,
+    types,
+    payloads,
+    headers,
+    defaults.notifyChannel,
   ]);
   const row = result[0] as StreamAppendRow;
   return {
     previousVersion: Number(row.previous_version),
     globalPositions: row.global_positions.map((position) => BigInt(position)),
     transactionId: BigInt(row.transaction_id),
-    createdAt: row.created_at instanceof Date ? row.created_at : new Date(row.created_at),
+    createdAt: new Date(Number(row.created_at)),
   };
 }
