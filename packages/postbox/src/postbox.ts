@@ -12,6 +12,7 @@ import {
   retryDeadLetters,
 } from './deadletters/dead-letter-store.js';
 import { PostboxError, ValidationError } from './errors/postbox-error.js';
+import { pruneBatchSize, pruneCommandResults } from './eventstore/command-results.js';
 import { EventStore, type EventStoreOptions } from './eventstore/event-store.js';
 import { applyRetention, type RetentionOptions } from './log/retention.js';
 import { createLogger, type Logger, silentLogger } from './observability/logger.js';
@@ -44,12 +45,19 @@ export interface MaintenanceOptions {
   retention?: { intervalMs: number; olderThanMs: number; topics?: readonly string[] };
   /** Zombie clean-up of ephemeral groups. */
   zombies?: { intervalMs: number; olderThanMs: number };
+  /**
+   * Deleting the event store's command results past their time to live. On unless `false`; the
+   * interval and batch size default to defaults.eventStore.commandResultPrune*.
+   */
+  commandResults?: { intervalMs?: number; batchSize?: number } | false;
 }
+
+type MaintenanceJob = 'retention' | 'zombie-cleanup' | 'command-results';
 
 /** The entry point: the outbox, consumer groups and maintenance over one database. */
 export class Postbox {
   private readonly consumers = new Set<Consumer>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new Map<MaintenanceJob, NodeJS.Timeout>();
   private closed = false;
 
   private constructor(
@@ -107,11 +115,11 @@ export class Postbox {
       },
       ...overrides,
     });
-    if (config.cleanup.enabled) {
-      postbox.startMaintenance({
-        retention: { intervalMs: config.cleanup.intervalMs, olderThanMs: config.cleanup.afterDays * 86_400_000 },
-      });
-    }
+    postbox.startMaintenance(
+      config.cleanup.enabled
+        ? { retention: { intervalMs: config.cleanup.intervalMs, olderThanMs: config.cleanup.afterDays * 86_400_000 } }
+        : {},
+    );
     return postbox;
   }
 
@@ -186,28 +194,67 @@ export class Postbox {
     return applyRetention(this.db, options);
   }
 
-  /** Runs retention and zombie clean-up on timers until close(). */
-  startMaintenance(options: MaintenanceOptions): void {
-    const every = (intervalMs: number, job: () => Promise<unknown>, name: string) => {
-      const timer = setInterval(() => {
-        job().then(
+  /**
+   * Runs maintenance on timers until close(): retention and zombie clean-up when given, and the
+   * pruning of expired command results unless `commandResults: false`. A job named again is
+   * restarted with its new settings; a run still going when the next is due is not overlapped.
+   */
+  startMaintenance(options: MaintenanceOptions = {}): void {
+    this.assertOpen();
+    const { retention, zombies, commandResults } = options;
+    const jobs: [MaintenanceJob, number, () => Promise<unknown>][] = [];
+    if (retention) jobs.push(['retention', retention.intervalMs, () => this.applyRetention(retention)]);
+    if (zombies) jobs.push(['zombie-cleanup', zombies.intervalMs, () => this.cleanupZombieGroups(zombies.olderThanMs)]);
+    if (commandResults !== false) {
+      const batchSize = pruneBatchSize({ batchSize: commandResults?.batchSize });
+      const intervalMs = commandResults?.intervalMs ?? defaults.eventStore.commandResultPruneIntervalMs;
+      jobs.push(['command-results', intervalMs, () => pruneCommandResults(this.db, { batchSize })]);
+    }
+    for (const [name, intervalMs] of jobs) {
+      if (!Number.isSafeInteger(intervalMs) || intervalMs <= 0) {
+        throw new ValidationError(
+          'POSTBOX_ERR_BAD_OPTION',
+          `The ${name} interval must be a positive whole number of milliseconds (got ${String(intervalMs)}).`,
+          {
+            option: 'intervalMs',
+          },
+        );
+      }
+    }
+    if (commandResults === false) this.stopJob('command-results');
+    for (const [name, intervalMs, job] of jobs) this.every(name, intervalMs, job);
+  }
+
+  private stopJob(name: MaintenanceJob): void {
+    clearInterval(this.timers.get(name));
+    this.timers.delete(name);
+  }
+
+  private every(name: MaintenanceJob, intervalMs: number, job: () => Promise<unknown>): void {
+    this.stopJob(name);
+    let running = false;
+    const timer = setInterval(() => {
+      if (running || this.closed) return;
+      running = true;
+      job()
+        .then(
           (result) => this.logger.info({ job: name, result }, 'maintenance job ran'),
           (error) => this.logger.error({ err: error, job: name }, 'maintenance job failed'),
-        );
-      }, intervalMs);
-      timer.unref();
-      this.timers.add(timer);
-    };
-    const { retention, zombies } = options;
-    if (retention) every(retention.intervalMs, () => this.applyRetention(retention), 'retention');
-    if (zombies) every(zombies.intervalMs, () => this.cleanupZombieGroups(zombies.olderThanMs), 'zombie-cleanup');
+        )
+        .finally(() => {
+          running = false;
+        });
+    }, intervalMs);
+    timer.unref();
+    this.timers.set(name, timer);
   }
 
   /** Stops every consumer (letting in-flight batches commit within the deadline), then closes the database. */
   async close(deadlineMs: number = defaults.shutdownDeadlineMs): Promise<boolean> {
     if (this.closed) return true;
     this.closed = true;
-    for (const timer of this.timers) clearInterval(timer);
+    for (const timer of this.timers.values()) clearInterval(timer);
+    this.timers.clear();
     const results = await Promise.all([...this.consumers].map((consumer) => consumer.stop(deadlineMs)));
     if (this.ownsDatabase) await this.db.close();
     return results.every(Boolean);

@@ -11,6 +11,7 @@ import type { InlineProjection } from '../src/projections/inline-projection.js';
 import { deciderSpec } from '../src/testing/decider-spec.js';
 import { type OrderCommand, type OrderEvent, OrderRuleError, type OrderState, orderDecider } from './fixtures/order-aggregate.js';
 import { backends, type TestPostbox } from './support/backends.js';
+import { cli } from './support/cli.js';
 import { delay, waitFor } from './support/wait.js';
 
 // Tests that need a second connection or a child process only exist for the server: PGlite is one in-process connection.
@@ -412,6 +413,51 @@ describe.each(backends)('event store on $name', (backend) => {
     expect((await handler.handle(id, add, { commandId: 'cmd-add-1' })).duplicate).toBe(false);
     expect(await eventsOf(id)).toBe(4);
     expect(await store.pruneCommandResults()).toBe(0);
+  });
+
+  it('prunes expired command results on the maintenance timer, in batches, and keeps live ones', async () => {
+    const expired = (prefix: string, n: number) =>
+      postbox.db.query(
+        `insert into postbox.command_results (command_id, stream_id, result, expires_at)
+         select $1 || g, 'prune-1', '{}'::jsonb, now() - interval '1 minute' from generate_series(1, $2::int) g`,
+        [prefix, n],
+      );
+    const left = (prefix: string) =>
+      count(postbox, 'select count(*)::int as n from postbox.command_results where command_id like $1', [`${prefix}%`]);
+    await expired('prune-direct-', 7);
+    expect(await store.pruneCommandResults({ batchSize: 3 })).toBe(7);
+    await expect(store.pruneCommandResults({ batchSize: 0 })).rejects.toMatchObject({ code: 'POSTBOX_ERR_BAD_OPTION' });
+
+    await expired('prune-timer-', 8);
+    await postbox.db.query(
+      `insert into postbox.command_results (command_id, stream_id, result, expires_at)
+       select 'prune-live-' || g, 'prune-1', '{}'::jsonb, now() + interval '1 hour' from generate_series(1, 2) g`,
+    );
+    expect(() => postbox.startMaintenance({ commandResults: { intervalMs: 0 } })).toThrow(
+      expect.objectContaining({ code: 'POSTBOX_ERR_BAD_OPTION' }),
+    );
+    postbox.startMaintenance({ commandResults: { intervalMs: 20, batchSize: 3 } });
+    await waitFor(async () => (await left('prune-timer-')) === 0, 10_000, 'maintenance to prune the expired results');
+    expect(await left('prune-live-')).toBe(2);
+
+    postbox.startMaintenance({ commandResults: false });
+    await expired('prune-after-stop-', 1);
+    await delay(200);
+    expect(await left('prune-after-stop-')).toBe(1);
+    expect(await store.pruneCommandResults()).toBe(1);
+  });
+
+  (backend.name === 'postgres' ? it : notOnPglite)('prunes expired command results once from the command line', async () => {
+    await postbox.db.query(
+      `insert into postbox.command_results (command_id, stream_id, result, expires_at)
+       select 'prune-cli-' || g, 'prune-1', '{}'::jsonb, now() - interval '1 minute' from generate_series(1, 5) g`,
+    );
+    const run = await cli(['command-results', 'prune', '--batch-size', '2'], { DATABASE_URL: env.url });
+    expect(run.stderr).toBe('');
+    expect(run).toMatchObject({ code: 0, stdout: '5\n' });
+    const bad = await cli(['command-results', 'prune', '--batch-size', '0'], { DATABASE_URL: env.url });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^postbox: POSTBOX_ERR_USAGE: /);
   });
 
   it('runs inline projections in the append transaction: a failing one rolls the append back', async () => {

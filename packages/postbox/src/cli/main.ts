@@ -1,6 +1,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { registerCommandResults } from './command-results.js';
 import type { CliContext } from './context.js';
 import { registerDeadLetters } from './dead-letters.js';
 import { CliError, errorLine } from './errors.js';
@@ -42,6 +43,7 @@ export function buildProgram(context: CliContext): Command {
   registerRetention(program, context);
   registerDeadLetters(program, context);
   registerSnapshots(program, context);
+  registerCommandResults(program, context);
   registerProjections(program, context);
   return program;
 }

@@ -143,6 +143,10 @@ export const defaults = Object.freeze({
     commandRetryJitter: 0.5,
     /** How long a command's result is kept by command id, so that a repeated command returns it. */
     commandResultTtlMs: 86_400_000,
+    /** How often maintenance deletes command results past their time to live. */
+    commandResultPruneIntervalMs: 3_600_000,
+    /** Expired command results deleted per statement. */
+    commandResultPruneBatchSize: 5_000,
     /** The schema version of snapshots when an aggregate does not give one. */
     snapshotSchemaVersion: 1,
     /** Streams whose snapshot is this many events behind (or missing) get a new one from the bulk job. */

@@ -1,3 +1,5 @@
+import { defaults } from '../config/defaults.js';
+import { ValidationError } from '../errors/postbox-error.js';
 import type { Executor } from '../sql/database.js';
 
 /** What a handled command returned, kept by command id. */
@@ -38,8 +40,41 @@ export async function saveCommandResult(
   return rowCount > 0;
 }
 
-/** Deletes results past their time to live; returns how many. */
-export async function pruneCommandResults(db: Executor): Promise<number> {
-  const { rowCount } = await db.query('delete from postbox.command_results where expires_at <= now()');
-  return rowCount;
+export interface PruneCommandResultsOptions {
+  /** Rows deleted per statement, so pruning never holds many locks for long. */
+  batchSize?: number;
+}
+
+/** The batch size of a prune, checked. */
+export function pruneBatchSize(options: PruneCommandResultsOptions): number {
+  const batchSize = options.batchSize ?? defaults.eventStore.commandResultPruneBatchSize;
+  if (!Number.isSafeInteger(batchSize) || batchSize <= 0) {
+    throw new ValidationError('POSTBOX_ERR_BAD_OPTION', `batchSize must be a positive integer (got ${String(batchSize)}).`, {
+      option: 'batchSize',
+    });
+  }
+  return batchSize;
+}
+
+/**
+ * Deletes results past their time to live (they are ignored once expired anyway), in batches,
+ * skipping rows another transaction holds; returns how many.
+ */
+export async function pruneCommandResults(db: Executor, options: PruneCommandResultsOptions = {}): Promise<number> {
+  const batchSize = pruneBatchSize(options);
+  let deleted = 0;
+  for (;;) {
+    const { rowCount } = await db.query(
+      `delete from postbox.command_results
+       where command_id in (
+         select command_id from postbox.command_results
+         where expires_at <= now()
+         order by expires_at
+         limit $1
+         for update skip locked)`,
+      [batchSize],
+    );
+    deleted += rowCount;
+    if (rowCount < batchSize) return deleted;
+  }
 }

@@ -12,7 +12,7 @@ import type { AggregateDefinition } from './aggregate.js';
 import { type AggregateResult, type AggregateStreamOptions, aggregateStream } from './aggregate-stream.js';
 import { type AppendResult, appendToStream } from './append-to-stream.js';
 import { CommandHandler, type CommandHandlerOptions } from './command-handler.js';
-import { pruneCommandResults } from './command-results.js';
+import { type PruneCommandResultsOptions, pruneCommandResults } from './command-results.js';
 import type { EventData, EventLike, ExpectedVersion } from './event.js';
 import { EventStoreMetrics } from './event-store-metrics.js';
 import { type ReadAllOptions, type ReadAllResult, readAll } from './read-all.js';
@@ -173,8 +173,11 @@ export class EventStore {
     return startSnapshotJob(this.postbox.db, { upcasters: this.upcasters, ...aggregate }, { logger: this.postbox.logger, ...options });
   }
 
-  /** Deletes command results past their time to live (they are ignored once expired anyway). */
-  pruneCommandResults(): Promise<number> {
-    return pruneCommandResults(this.postbox.db);
+  /**
+   * Deletes command results past their time to live (they are ignored once expired anyway).
+   * `postbox.startMaintenance()` does it on a timer; this runs it once.
+   */
+  pruneCommandResults(options: PruneCommandResultsOptions = {}): Promise<number> {
+    return pruneCommandResults(this.postbox.db, options);
   }
 }
