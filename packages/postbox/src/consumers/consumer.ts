@@ -227,9 +227,10 @@ export class Consumer {
           continue;
         }
         this.wakeup.consume();
-        const count = await this.processBatch(this.lease);
+        const { count, readAhead } = await this.processBatch(this.lease);
         this.failures = 0;
-        if (count >= this.options.batchSize || !this.running) continue;
+        // A batch read ahead saw the watermark of an earlier moment and may be short: read again before waiting.
+        if (count >= this.options.batchSize || (readAhead && count > 0) || !this.running) continue;
         heldBack = woken && count === 0 ? heldBack + 1 : 0;
         const waitMs =
           heldBack > 0 ? Math.min(this.options.pollIntervalMs, heldBackRetryMs * 2 ** (heldBack - 1)) : this.options.pollIntervalMs;
@@ -253,6 +254,7 @@ export class Consumer {
       return;
     }
     this.lease = lease;
+    this.prefetched = undefined;
     this.stateValue = 'active';
     this.batchAbort = new AbortController();
     this.startHeartbeat();
@@ -284,6 +286,7 @@ export class Consumer {
     if (!this.lease) return;
     this.logger.warn('consumer group lease lost to another process');
     this.lease = undefined;
+    this.prefetched = undefined;
     this.stopHeartbeat();
     this.batchAbort.abort(new LeaseLostError('POSTBOX_ERR_LEASE_LOST', `Lost the lease of group ${this.options.group}.`));
     if (this.running) this.stateValue = 'standby';
@@ -322,18 +325,29 @@ export class Consumer {
     return positionOf(done);
   }
 
-  private prefetchAfter(after: LogPosition, read: Omit<ReadOptions, 'after'>): void {
-    const messages = readAfter(this.db, { ...read, after });
-    messages.catch(() => undefined);
-    this.prefetched = { after, messages };
+  /**
+   * A full batch means more is waiting: starts reading the next one on the pool while this one is
+   * handled. Resolves when that read has finished, whether it worked or not.
+   */
+  private readAheadAfter(messages: LogMessage[], read: Omit<ReadOptions, 'after'>): Promise<unknown> | undefined {
+    if (messages.length < this.options.batchSize) return undefined;
+    const after = positionOf(messages.at(-1)) as LogPosition;
+    const next = readAfter(this.db, { ...read, after });
+    this.prefetched = { after, messages: next };
+    return next.catch(() => undefined);
   }
 
-  /** The batch read ahead, if it starts where the checkpoint now is; a failed read-ahead is simply redone. */
+  /**
+   * The batch read ahead, if it starts exactly where the checkpoint now is. After a rollback, a
+   * failed handler or a lost lease the checkpoint ends elsewhere and the batch is dropped; a failed
+   * or empty read-ahead is simply read again.
+   */
   private async takePrefetched(checkpoint: LogPosition): Promise<LogMessage[] | undefined> {
     const prefetched = this.prefetched;
     this.prefetched = undefined;
     if (!prefetched || comparePositions(prefetched.after, checkpoint) !== 0) return undefined;
-    return prefetched.messages.catch(() => undefined);
+    const messages = await prefetched.messages.catch(() => undefined);
+    return messages && messages.length > 0 ? messages : undefined;
   }
 
   /** Stores the checkpoint on db (our pool, or the batch's transaction), fenced by the lease. */
@@ -353,34 +367,42 @@ export class Consumer {
     this.handledCount += count;
   }
 
-  private async processBatch(lease: LeasedGroup): Promise<number> {
+  private async processBatch(lease: LeasedGroup): Promise<{ count: number; readAhead: boolean }> {
     const read = { topics: this.options.topics, limit: this.options.batchSize, skipVisibleIn: lease.skipVisibleIn };
-    if (!this.options.transactional) {
-      const messages = (await this.takePrefetched(lease.checkpoint)) ?? (await readAfter(this.db, { ...read, after: lease.checkpoint }));
-      if (messages.length === 0) return 0;
-      // A full batch means more is waiting: read the next one while this one is handled.
-      const last = positionOf(messages.at(-1)) as LogPosition;
-      if (messages.length === this.options.batchSize) this.prefetchAfter(last, read);
-      try {
+    const ahead = await this.takePrefetched(lease.checkpoint);
+    const readAhead = ahead !== undefined;
+    try {
+      if (!this.options.transactional) {
+        const messages = ahead ?? (await readAfter(this.db, { ...read, after: lease.checkpoint }));
+        if (messages.length === 0) return { count: 0, readAhead };
+        this.readAheadAfter(messages, read);
         const position = await this.handle(lease, messages, undefined);
         if (position) {
           await this.commit(this.db, position);
           this.advance(lease, position, messages.length);
         }
-      } catch (error) {
-        this.prefetched = undefined;
-        throw error;
+        return { count: messages.length, readAhead };
       }
-      return messages.length;
+      const outcome = await this.db.transaction(async (tx) => {
+        const messages = ahead ?? (await readAfterIn(tx, { ...read, after: lease.checkpoint }));
+        // Log rows never change and retention keeps whatever a group still owes, so the next batch
+        // can be read on the pool, outside this transaction, while the transaction runs.
+        const next = this.readAheadAfter(messages, read);
+        const position = messages.length > 0 ? await this.handle(lease, messages, tx) : undefined;
+        if (position) await this.commit(tx, position);
+        // The read-ahead's connection goes back to the pool before this one, so the next batch runs
+        // on the same server process: its prepared statements stay warm and the rows a handler
+        // inserts batch after batch keep log order on disk. PGlite's one connection runs the
+        // read-ahead after this transaction instead, so waiting for it here would never end.
+        if (next && this.db.kind !== 'pglite') await next;
+        return { count: messages.length, position };
+      });
+      if (outcome.position) this.advance(lease, outcome.position, outcome.count);
+      return { count: outcome.count, readAhead };
+    } catch (error) {
+      this.prefetched = undefined;
+      throw error;
     }
-    const outcome = await this.db.transaction(async (tx) => {
-      const messages = await readAfterIn(tx, { ...read, after: lease.checkpoint });
-      const position = messages.length > 0 ? await this.handle(lease, messages, tx) : undefined;
-      if (position) await this.commit(tx, position);
-      return { count: messages.length, position };
-    });
-    if (outcome.position) this.advance(lease, outcome.position, outcome.count);
-    return outcome.count;
   }
 
   private async onBatchError(error: unknown): Promise<void> {
