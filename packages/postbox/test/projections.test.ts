@@ -5,6 +5,7 @@ import { EventStoreMetrics } from '../src/eventstore/event-store-metrics.js';
 import type { Postbox } from '../src/postbox.js';
 import { type AsyncProjection, defineProjection, type ProjectionContext, projectionGroup } from '../src/projections/projection.js';
 import type { ProjectionRunner } from '../src/projections/projection-runner.js';
+import { upsertRows } from '../src/projections/upsert-rows.js';
 import { projectionSpec } from '../src/testing/projection-spec.js';
 import { waitUntilCaughtUp } from '../src/testing/wait-until-caught-up.js';
 import type { OrderEvent } from './fixtures/order-aggregate.js';
@@ -232,6 +233,112 @@ describe.each(backends)('projections on $name', (backend) => {
     await postbox.deadLetters.retry({ id: letters[0]?.id as string });
     await waitFor(async () => (await rows('poison_totals'))[1]?.customer === 'customer-2', 10_000, 'the retried dead letter');
     expect(await postbox.deadLetters.list({ group: projectionGroup('poison-totals', 1) })).toEqual([]);
+  });
+
+  it('keeps a row per key with upsert: each event becomes a row, the last one per key wins, and it rebuilds like any projection', async () => {
+    const lines = defineProjection<OrderEvent>({
+      name: 'line-rows',
+      categories: ['lines'],
+      eventTypes: ['ItemAdded'],
+      readModel: {
+        create: async (tx, version) => {
+          await tx.query(
+            `create table line_rows_v${version} (stream_id text primary key, global_position bigint not null, amount int not null,
+               detail jsonb not null, at timestamptz not null)`,
+          );
+        },
+        drop: async (tx, version) => {
+          await tx.query(`drop table line_rows_v${version}`);
+        },
+      },
+      upsert: {
+        table: ({ table }) => table('line_rows'),
+        key: 'stream_id',
+        row: (event) =>
+          event.type === 'ItemAdded'
+            ? {
+                stream_id: event.streamId,
+                global_position: event.globalPosition,
+                amount: event.data.quantity * event.data.price,
+                detail: { sku: event.data.sku },
+                at: event.createdAt,
+              }
+            : null,
+      },
+    });
+    await placeOrders(store, 'lines', 3, 4);
+    const runner = await run(lines, { batchSize: 100 });
+    await waitUntilCaughtUp(runner);
+    const latest = async (version: number) =>
+      (
+        await postbox.db.query<{ stream_id: string; amount: number; detail: unknown; gp: string }>(
+          `select stream_id, amount, detail, global_position::text as gp from line_rows_v${version} order by stream_id`,
+        )
+      ).rows;
+    const { rows: last } = await postbox.db.query<{ stream_id: string; gp: string }>(
+      `select stream_id, max(global_position)::text as gp from postbox.messages where topic = 'lines' and type = 'ItemAdded'
+       group by stream_id order by stream_id`,
+    );
+    const expected = [1, 2, 3].map((o, k) => ({ stream_id: `lines-${o}`, amount: o, detail: { sku: 'sku-3' }, gp: last[k]?.gp }));
+    expect(await latest(1)).toEqual(expected);
+    await runner.rebuild();
+    await waitFor(async () => (await runner.activeVersion()) === 2, 20_000, 'the rebuilt version to be swapped in');
+    await waitUntilCaughtUp(runner);
+    expect(await latest(2)).toEqual(expected);
+  });
+
+  it('upserts rows in one statement: order kept per key, ignore mode, mixed columns, and clear errors', async () => {
+    await postbox.db.query('create table upsert_rows_probe (id bigint primary key, name text, n int not null default 0)');
+    const written = await postbox.transaction((tx) =>
+      upsertRows(
+        tx,
+        'upsert_rows_probe',
+        [
+          { id: 1n, name: 'first', n: 1 },
+          { id: 2, name: 'second', n: 2 },
+          { id: '1', name: 'first again', n: 3 },
+          { id: 3n, n: 9 },
+          { id: 2n, n: 5 },
+        ],
+        { key: 'id' },
+      ),
+    );
+    expect(written).toBe(4);
+    const probe = async () => (await postbox.db.query('select id::int as id, name, n from upsert_rows_probe order by id')).rows;
+    expect(await probe()).toEqual([
+      { id: 1, name: 'first again', n: 3 },
+      { id: 2, name: 'second', n: 5 },
+      { id: 3, name: null, n: 9 },
+    ]);
+    await postbox.transaction((tx) =>
+      upsertRows(
+        tx,
+        'upsert_rows_probe',
+        [
+          { id: 1, name: 'ignored', n: 0 },
+          { id: 4, name: 'kept', n: 4 },
+          { id: 4, name: 'ignored too', n: 0 },
+        ],
+        { key: ['id'], onConflict: 'ignore' },
+      ),
+    );
+    expect((await probe()).map((row) => row.name)).toEqual(['first again', 'second', null, 'kept']);
+    await expect(postbox.transaction((tx) => upsertRows(tx, 'upsert_rows_probe', [{ name: 'x' }], { key: 'id' }))).rejects.toMatchObject({
+      code: 'POSTBOX_ERR_BAD_OPTION',
+      message: expect.stringContaining('"id" is not a column'),
+    });
+    await expect(postbox.transaction((tx) => upsertRows(tx, 'a.b.c', [{ id: 1 }], { key: 'id' }))).rejects.toMatchObject({
+      code: 'POSTBOX_ERR_BAD_OPTION',
+    });
+    expect(() =>
+      defineProjection({
+        name: 'both',
+        categories: ['x'],
+        handle: async () => {},
+        upsert: { table: 't', key: 'id', row: () => null },
+      } as never),
+    ).toThrow(expect.objectContaining({ code: 'POSTBOX_ERR_BAD_OPTION' }));
+    expect(() => defineProjection({ name: 'neither', categories: ['x'] } as never)).toThrow('needs a handle() function');
   });
 
   it('honours pause and resume set in the database', async () => {

@@ -1,6 +1,7 @@
 import { ValidationError } from '../errors/postbox-error.js';
 import type { EventLike, RecordedEvent } from '../eventstore/event.js';
 import type { Executor } from '../sql/database.js';
+import { type Row, type UpsertOptions, upsertRows } from './upsert-rows.js';
 
 export interface ProjectionContext {
   /** The batch's transaction: read-model writes commit together with the projection's checkpoint. */
@@ -46,19 +47,62 @@ export interface AsyncProjection<E extends EventLike = EventLike> {
   isPermanent?(error: unknown, event: RecordedEvent<E>): boolean;
 }
 
-export function defineProjection<E extends EventLike>(projection: AsyncProjection<E>): AsyncProjection<E> {
-  if (typeof projection?.name !== 'string' || projection.name === '' || projection.name.length > 150) {
+/**
+ * A projection that keeps one row per key: each event becomes a row (or none), and each batch is
+ * written with one upsert, whatever its size.
+ */
+export interface RowsPerEvent<E extends EventLike = EventLike> extends UpsertOptions {
+  /** The table written: a name, or a function of the context, e.g. `({ table }) => table('orders')` for a model per version. */
+  table: string | ((context: ProjectionContext) => string);
+  /** The row an event becomes (column name to value); null or undefined for none. */
+  row(event: RecordedEvent<E>): Row | null | undefined;
+}
+
+/** What defineProjection takes: a handle() of your own, or the rows each event becomes. */
+export type ProjectionDefinition<E extends EventLike = EventLike> = Omit<AsyncProjection<E>, 'handle'> &
+  ({ handle: AsyncProjection<E>['handle']; upsert?: undefined } | { upsert: RowsPerEvent<E>; handle?: undefined });
+
+function upsertHandler<E extends EventLike>(spec: RowsPerEvent<E>): AsyncProjection<E>['handle'] {
+  return async (events, context) => {
+    const rows: Row[] = [];
+    for (const event of events) {
+      const row = spec.row(event);
+      if (row !== null && row !== undefined) rows.push(row);
+    }
+    if (rows.length === 0) return;
+    const table = typeof spec.table === 'function' ? spec.table(context) : spec.table;
+    await upsertRows(context.tx, table, rows, spec);
+  };
+}
+
+export function defineProjection<E extends EventLike>(definition: ProjectionDefinition<E>): AsyncProjection<E> {
+  if (typeof definition?.name !== 'string' || definition.name === '' || definition.name.length > 150) {
     throw new ValidationError('POSTBOX_ERR_BAD_OPTION', 'A projection needs a name of 1 to 150 characters.', { option: 'name' });
   }
-  if (!Array.isArray(projection.categories) || projection.categories.length === 0) {
-    throw new ValidationError('POSTBOX_ERR_BAD_OPTION', `Projection ${projection.name} must read at least one category.`, {
+  if (!Array.isArray(definition.categories) || definition.categories.length === 0) {
+    throw new ValidationError('POSTBOX_ERR_BAD_OPTION', `Projection ${definition.name} must read at least one category.`, {
       option: 'categories',
     });
   }
-  if (typeof projection.handle !== 'function') {
-    throw new ValidationError('POSTBOX_ERR_BAD_OPTION', `Projection ${projection.name} needs a handle() function.`, { option: 'handle' });
+  const { name } = definition;
+  const { upsert, handle, ...rest } = definition;
+  if (upsert !== undefined) {
+    if (handle !== undefined) {
+      throw new ValidationError('POSTBOX_ERR_BAD_OPTION', `Projection ${name} takes handle() or upsert, not both.`, {
+        option: 'upsert',
+      });
+    }
+    if (typeof upsert?.row !== 'function' || (typeof upsert.table !== 'string' && typeof upsert.table !== 'function')) {
+      throw new ValidationError('POSTBOX_ERR_BAD_OPTION', `Projection ${name} needs upsert.table and upsert.row(event).`, {
+        option: 'upsert',
+      });
+    }
+    return { ...rest, handle: upsertHandler(upsert) };
   }
-  return projection;
+  if (typeof handle !== 'function') {
+    throw new ValidationError('POSTBOX_ERR_BAD_OPTION', `Projection ${name} needs a handle() function.`, { option: 'handle' });
+  }
+  return definition as AsyncProjection<E>;
 }
 
 /** The consumer group that builds a version of a projection. */
