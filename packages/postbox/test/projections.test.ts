@@ -235,6 +235,75 @@ describe.each(backends)('projections on $name', (backend) => {
     expect(await postbox.deadLetters.list({ group: projectionGroup('poison-totals', 1) })).toEqual([]);
   });
 
+  it('discards the dead letters of a version a rebuild swapped out, saying what the new version did with each event', async () => {
+    const name = 'swap-totals';
+    let poisonInV1 = true;
+    const runner = await run(
+      totals({
+        name,
+        table: 'swap_totals',
+        category: 'swap',
+        async before(events, context) {
+          const customers = events.map((e) => (e.data as { customer?: string }).customer);
+          // customer-2 fails only in version 1 (the bug a rebuild fixes); customer-3 fails in every version.
+          if ((poisonInV1 && context.version === 1 && customers.includes('customer-2')) || customers.includes('customer-3')) {
+            throw Object.assign(new Error('cannot project this customer'), { retriable: false });
+          }
+        },
+      }),
+    );
+    await placeOrders(store, 'swap', 3, 1);
+    await waitUntilCaughtUp(runner);
+    const v1Letters = await postbox.deadLetters.list({ group: projectionGroup(name, 1) });
+    expect(v1Letters.map((letter) => letter.key)).toEqual(['swap-2', 'swap-3']);
+    expect((await store.projections.deadLetters(name)).map((letter) => [letter.version, letter.key])).toEqual([
+      [1, 'swap-2'],
+      [1, 'swap-3'],
+    ]);
+
+    poisonInV1 = false;
+    await runner.rebuild();
+    await waitFor(async () => (await runner.activeVersion()) === 2, 20_000, 'the rebuilt version to be swapped in');
+    await waitUntilCaughtUp(runner);
+
+    expect(await postbox.deadLetters.list({ group: projectionGroup(name, 1) })).toEqual([]);
+    expect(await postbox.deadLetters.retry({ group: projectionGroup(name, 1) })).toBe(0);
+    const [v2Letter, ...others] = await postbox.deadLetters.list({ group: projectionGroup(name, 2) });
+    expect(others).toEqual([]);
+    expect(v2Letter).toMatchObject({ key: 'swap-3', status: 'pending' });
+    const { rows: resolved } = await postbox.db.query<{ key: string; status: string; resolution: string }>(
+      `select key, status, resolution from postbox.dead_letters where group_name = $1 order by id`,
+      [projectionGroup(name, 1)],
+    );
+    expect(resolved).toEqual([
+      {
+        key: 'swap-2',
+        status: 'discarded',
+        resolution: `superseded: projection ${name} was rebuilt and version 2 swapped in for version 1; version 2 reads every event from the beginning itself and had not dead-lettered this event when it was swapped in`,
+      },
+      {
+        key: 'swap-3',
+        status: 'discarded',
+        resolution: `superseded: projection ${name} was rebuilt and version 2 swapped in for version 1; version 2 reads every event from the beginning itself and dead-lettered this event too, as dead letter ${v2Letter?.id} (retry that one)`,
+      },
+    ]);
+    expect((await store.projections.deadLetters(name)).map((letter) => [letter.version, letter.key, letter.status])).toEqual([
+      [2, 'swap-3', 'pending'],
+    ]);
+    const all = await store.projections.deadLetters(name, { all: true });
+    expect(all.map((letter) => [letter.version, letter.key, letter.status, letter.resolution?.slice(0, 11) ?? null])).toEqual([
+      [1, 'swap-2', 'discarded', 'superseded:'],
+      [1, 'swap-3', 'discarded', 'superseded:'],
+      [2, 'swap-3', 'pending', null],
+    ]);
+    expect((await rows('swap_totals')).map((row) => [row.order_id, row.customer])).toEqual([
+      ['swap-1', 'customer-1'],
+      ['swap-2', 'customer-2'],
+      ['swap-3', null],
+    ]);
+    await expect(store.projections.deadLetters('no-such-projection')).rejects.toMatchObject({ code: 'POSTBOX_ERR_PROJECTION_NOT_FOUND' });
+  });
+
   it('keeps a row per key with upsert: each event becomes a row, the last one per key wins, and it rebuilds like any projection', async () => {
     const lines = defineProjection<OrderEvent>({
       name: 'line-rows',
@@ -381,6 +450,50 @@ describe.each(backends)('projections on $name', (backend) => {
     const { rows: left } = await postbox.db.query(`select to_regclass('spec_totals_v1') as t`);
     expect(left[0]).toEqual({ t: null });
   });
+
+  (backend.name === 'postgres' ? it : notOnPglite)(
+    "lists a projection's dead letters from the command line, superseded ones with --all",
+    async () => {
+      await postbox.db.query(
+        `insert into postbox.projections (name, categories, active_version, prepared_version) values ('cli-letters', '{clil}', 2, 2)`,
+      );
+      const letter = (group: string, key: string, status: string, resolution: string | null) =>
+        postbox.db.query(
+          `insert into postbox.dead_letters (group_name, handler, source, message_id, topic, type, key, payload, source_position,
+           error_message, attempts, first_failed_at, last_failed_at, status, resolution)
+         values ($1, 'cli-letters', 'log', gen_random_uuid()::text, 'clil', 'OrderPlaced', $2, '{}', '1/1', 'no customer', 1, now(), now(), $3, $4)`,
+          [group, key, status, resolution],
+        );
+      await letter(projectionGroup('cli-letters', 1), 'clil-1', 'discarded', 'superseded: projection cli-letters was rebuilt');
+      await letter(projectionGroup('cli-letters', 2), 'clil-2', 'pending', null);
+      await letter('some-other-group', 'clil-3', 'pending', null);
+      const cliEnv = { DATABASE_URL: env.url };
+      const open = await cli(['projections', 'dead-letters', 'cli-letters'], cliEnv);
+      expect(open.stderr).toBe('');
+      expect(open.stdout.trim().split('\n')).toEqual([
+        expect.stringMatching(/^ID\s+VERSION\s+STATUS\s+TYPE\s+KEY\s+ATTEMPTS\s+LAST FAILED\s+ERROR\s+RESOLUTION$/),
+        expect.stringMatching(/^\d+\s+v2\s+pending\s+OrderPlaced\s+clil-2\s+1\s+\S+\s+no customer\s+-$/),
+      ]);
+      const all = await cli(['projections', 'dead-letters', 'cli-letters', '--all', '--json'], cliEnv);
+      expect(
+        all.stdout
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line)),
+      ).toEqual([
+        expect.objectContaining({
+          version: 1,
+          key: 'clil-1',
+          status: 'discarded',
+          resolution: 'superseded: projection cli-letters was rebuilt',
+        }),
+        expect.objectContaining({ version: 2, key: 'clil-2', status: 'pending', resolution: null }),
+      ]);
+      const none = await cli(['projections', 'dead-letters', 'cli-totals-none'], cliEnv);
+      expect(none.code).toBe(1);
+      expect(none.stderr).toMatch(/^postbox: POSTBOX_ERR_PROJECTION_NOT_FOUND: /);
+    },
+  );
 
   (backend.name === 'postgres' ? it : notOnPglite)('is steered from the command line: list, status, pause, resume, rebuild', async () => {
     const runner = await run(totals({ name: 'cli-totals', table: 'cli_totals', category: 'clicat' }));

@@ -1,12 +1,18 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import type { ProjectionDeadLetter } from '../projections/projection-dead-letters.js';
 import type { ProjectionStatus } from '../projections/projection-status.js';
 import { notFound } from '../projections/projection-store.js';
 import { type ConnectionFlags, databaseUrlOption, withPostbox } from './connect.js';
 import type { CliContext } from './context.js';
+import { positiveInteger } from './options.js';
 import { table, toJson } from './output.js';
 
 function seconds(value: number): string {
   return `${value < 10 ? value.toFixed(1) : Math.round(value)}s`;
+}
+
+function oneLine(text: string | null, length: number): string {
+  return text?.replace(/\s+/g, ' ').slice(0, length) ?? '-';
 }
 
 function rows(statuses: ProjectionStatus[]): string {
@@ -21,7 +27,24 @@ function rows(statuses: ProjectionStatus[]): string {
       seconds(status.lagSeconds),
       status.rebuild ? `v${status.rebuild.version}, ${status.rebuild.lagEvents} to go` : '-',
       String(status.failures),
-      status.lastError?.replace(/\s+/g, ' ').slice(0, 80) ?? '-',
+      oneLine(status.lastError, 80),
+    ]),
+  );
+}
+
+function deadLetterRows(letters: ProjectionDeadLetter[]): string {
+  return table(
+    ['ID', 'VERSION', 'STATUS', 'TYPE', 'KEY', 'ATTEMPTS', 'LAST FAILED', 'ERROR', 'RESOLUTION'],
+    letters.map((letter) => [
+      letter.id,
+      `v${letter.version}`,
+      letter.status,
+      letter.type ?? '-',
+      letter.key ?? '-',
+      String(letter.attempts),
+      letter.lastFailedAt.toISOString(),
+      oneLine(letter.errorMessage, 60),
+      letter.resolution ?? '-',
     ]),
   );
 }
@@ -62,6 +85,31 @@ export function registerProjections(program: Command, context: CliContext): void
         return found;
       });
       await context.out.line(flags.json ? toJson(status, true) : rows([status]));
+    });
+
+  projections
+    .command('dead-letters')
+    .description(
+      "Dead letters of every version of a projection: open ones, or with --all also resolved ones and why (a rebuild's swap supersedes the old version's)",
+    )
+    .argument('<name>', 'the projection')
+    .option('--all', 'resolved ones too')
+    .addOption(new Option('--limit <n>', 'at most this many').argParser(positiveInteger).default(100))
+    .option('--json', 'one JSON object per line')
+    .addOption(databaseUrlOption())
+    .action(async (name: string, flags: ConnectionFlags & { all?: boolean; limit: number; json?: boolean }) => {
+      const letters = await withPostbox(flags, context.env, (postbox) =>
+        postbox.eventStore().projections.deadLetters(name, { all: flags.all, limit: flags.limit }),
+      );
+      if (flags.json) {
+        for (const letter of letters) await context.out.line(toJson(letter));
+        return;
+      }
+      if (letters.length === 0) {
+        await context.out.notice(`projection ${name} has no ${flags.all ? '' : 'open '}dead letters.`);
+        return;
+      }
+      await context.out.line(deadLetterRows(letters));
     });
 
   for (const [verb, description, done] of [

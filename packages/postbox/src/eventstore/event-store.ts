@@ -3,6 +3,7 @@ import type { HealthCheck } from '../observability/health.js';
 import type { Postbox } from '../postbox.js';
 import type { InlineProjection } from '../projections/inline-projection.js';
 import type { AsyncProjection } from '../projections/projection.js';
+import { listProjectionDeadLetters, type ProjectionDeadLetterFilter } from '../projections/projection-dead-letters.js';
 import { type ProjectionHealthOptions, projectionHealthChecks } from '../projections/projection-health.js';
 import { ProjectionRunner, type ProjectionRunnerOptions } from '../projections/projection-runner.js';
 import { projectionStatuses } from '../projections/projection-status.js';
@@ -152,7 +153,10 @@ export class EventStore {
     return new ProjectionRunner(this.postbox, projection, { upcasters: this.upcasters, ...options });
   }
 
-  /** Projections as the database sees them, from any process: list, status, pause, resume, rebuild. */
+  /**
+   * Projections as the database sees them, from any process: list, status, pause, resume, rebuild,
+   * and the dead letters of all their versions (with why, for those a rebuild superseded).
+   */
   get projections() {
     const db = this.postbox.db;
     return {
@@ -162,6 +166,7 @@ export class EventStore {
       resume: (name: string) => resumeProjection(db, name),
       rebuild: (name: string) => requestRebuild(db, name),
       health: (options: ProjectionHealthOptions = {}): Promise<HealthCheck[]> => projectionHealthChecks(db, options),
+      deadLetters: (name: string, filter: ProjectionDeadLetterFilter = {}) => listProjectionDeadLetters(db, name, filter),
     };
   }
 

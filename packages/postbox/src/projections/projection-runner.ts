@@ -214,12 +214,12 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
     const [status] = await projectionStatuses(this.postbox.db, this.name);
     if (!status?.rebuild || status.rebuild.version !== to || status.rebuild.lagEvents > this.settings.swapMaxLagEvents) return;
     const swapped = await this.postbox.transaction(async (tx) => {
-      if (!(await swapActiveVersion(tx, this.name, from, to))) return false;
-      await this.projection.readModel?.activate?.(tx, to);
-      return true;
+      const outcome = await swapActiveVersion(tx, this.name, from, to);
+      if (outcome) await this.projection.readModel?.activate?.(tx, to);
+      return outcome;
     });
     if (!swapped) return;
-    this.logger.info({ from, to }, 'projection rebuilt: new version swapped in');
+    this.logger.info({ from, to, supersededDeadLetters: swapped.supersededDeadLetters }, 'projection rebuilt: new version swapped in');
     await this.stopConsumers((version) => version === from);
     const drop = this.projection.readModel?.drop;
     if (drop) {

@@ -149,17 +149,48 @@ export async function markPrepared(tx: Executor, name: string, version: number):
   await tx.query('update postbox.projections set prepared_version = greatest(prepared_version, $2) where name = $1', [name, version]);
 }
 
-/** Makes the rebuilt version the active one; false when another process swapped first. */
-export async function swapActiveVersion(tx: Executor, name: string, from: number, to: number): Promise<boolean> {
+/** What a swap did: undefined when another process swapped first. */
+export interface SwapOutcome {
+  /** Open dead letters of the old version, now discarded with a resolution that says why. */
+  supersededDeadLetters: number;
+}
+
+/**
+ * Makes the rebuilt version the active one and deletes the old version's group. The old version's
+ * open dead letters go with it: the new version has read every event from the beginning itself, so
+ * each of them either went through there or has a dead letter of the new version's group. They are
+ * discarded with a resolution that says which, and stay on record.
+ */
+export async function swapActiveVersion(tx: Executor, name: string, from: number, to: number): Promise<SwapOutcome | undefined> {
   const { rowCount } = await tx.query(
     `update postbox.projections
      set active_version = $3, rebuild_version = null, rebuild_started_at = null, updated_at = now()
      where name = $1 and active_version = $2 and rebuild_version = $3`,
     [name, from, to],
   );
-  if (rowCount > 0) {
-    await tx.query('delete from postbox.consumer_groups where group_name = $1', [projectionGroup(name, from)]);
-    await notify(tx, name);
-  }
-  return rowCount > 0;
+  if (rowCount === 0) return undefined;
+  const superseded = await supersedeDeadLetters(tx, name, from, to);
+  await tx.query('delete from postbox.consumer_groups where group_name = $1', [projectionGroup(name, from)]);
+  await notify(tx, name);
+  return { supersededDeadLetters: superseded };
+}
+
+async function supersedeDeadLetters(tx: Executor, name: string, from: number, to: number): Promise<number> {
+  const { rowCount } = await tx.query(
+    `update postbox.dead_letters d
+     set status = 'discarded',
+         resolved_at = now(),
+         resolution = format(
+           'superseded: projection %s was rebuilt and version %s swapped in for version %s; version %s reads every event from the beginning itself and %s',
+           $1::text, $3::int, $2::int, $3::int,
+           coalesce(
+             (select format('dead-lettered this event too, as dead letter %s (retry that one)', n.id)
+              from postbox.dead_letters n
+              where n.group_name = $5 and n.message_id = d.message_id and n.status in ('pending', 'retrying')
+              order by n.id limit 1),
+             'had not dead-lettered this event when it was swapped in'))
+     where d.group_name = $4 and d.status in ('pending', 'retrying')`,
+    [name, from, to, projectionGroup(name, from), projectionGroup(name, to)],
+  );
+  return rowCount;
 }
