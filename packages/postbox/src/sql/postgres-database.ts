@@ -164,14 +164,25 @@ export function postgresDatabase(url: string, options: PostgresOptions = {}): Da
     },
     async transaction<T>(fn: (tx: Executor) => Promise<T>) {
       const client = await pool.connect();
+      // The pool listens for errors on idle clients only. A checked-out client whose server goes away
+      // (a restart, a terminated backend) emits 'error', which would end the process unheard; the
+      // statement in flight rejects on its own, and the connection is discarded below.
+      let lost: Error | undefined;
+      const onLost = (error: Error) => {
+        lost ??= error;
+        onError(error);
+      };
+      client.on('error', onLost);
       try {
         const value = await inTransaction(client, fn);
-        client.release();
+        client.off('error', onLost);
+        client.release(lost);
         return value;
       } catch (error) {
+        client.off('error', onLost);
         // A connection that could not even roll back is discarded rather than reused.
         const broken = error instanceof BrokenConnection;
-        client.release(broken);
+        client.release(broken || lost);
         throw broken ? error.original : error;
       }
     },
