@@ -1,13 +1,17 @@
 import { z } from 'zod';
 import { badRequest } from '../errors.js';
 
-/** A string PostgreSQL can store: no NUL, no unpaired surrogate. */
+/**
+ * A string PostgreSQL can store and give back unchanged: no NUL, no unpaired surrogate, and no
+ * leading U+FEFF, which embedded PGlite drops when it reads text (trimming removes one anyway).
+ */
 export function storableText(max: number, options: { min?: number; trim?: boolean } = {}) {
   const base = options.trim === false ? z.string() : z.string().trim();
   return base
     .min(options.min ?? 1, options.min === 0 ? undefined : 'must not be empty')
     .max(max, `must be at most ${max} characters`)
-    .refine((value) => !value.includes('\u0000') && value.isWellFormed(), 'must not hold NUL or unpaired surrogate characters');
+    .refine((value) => !value.includes('\u0000') && value.isWellFormed(), 'must not hold NUL or unpaired surrogate characters')
+    .refine((value) => !value.startsWith('\ufeff'), 'must not start with U+FEFF (a byte-order mark)');
 }
 
 /** Where a value came from, for messages: "body", "query" or "path". */

@@ -3,7 +3,7 @@ import { type DeadLetter, type GroupStatus, isPostboxError, type KafkaRelay, typ
 import { z } from 'zod';
 import { appDefaults } from '../defaults.js';
 import { notFound } from '../errors.js';
-import { parseRequest } from '../http/validation.js';
+import { parseRequest, storableText } from '../http/validation.js';
 import type { opsGuard } from './ops-auth.js';
 
 /** What the ops view needs of a relay: its statistics. */
@@ -39,7 +39,7 @@ function deadLetterJson(letter: DeadLetter) {
 const { deadLetterLimit, maxDeadLetterLimit } = appDefaults.ops;
 
 const deadLetterQuery = z.object({
-  group: z.string().min(1).max(200).optional(),
+  group: storableText(200, { trim: false }).optional(),
   limit: z
     .string()
     .refine(

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { badRequest } from '../errors.js';
+import { readTimestamp } from '../history/history-event.js';
 
 /** Where a page ended: the last item's exact time and its tiebreaker, plus the snapshot bound of summaries. */
 export interface Cursor {
@@ -23,6 +24,15 @@ const encoded = z.object({
     .optional(),
 });
 
+const maxBigint = 2n ** 63n - 1n;
+
+/** A bigint row id: digits, within PostgreSQL's bigint. */
+function isRowId(text: string): boolean {
+  return /^\d{1,19}$/.test(text) && BigInt(text) <= maxBigint;
+}
+
+const storable = (text: string) => !text.includes('\u0000') && text.isWellFormed();
+
 /** Opaque to clients: base64url of a small JSON document. */
 export function encodeCursor(cursor: Cursor): string {
   const body = { v: 1, k: cursor.kind, t: cursor.time, i: cursor.key, ...(cursor.maxId ? { m: cursor.maxId } : {}) };
@@ -43,6 +53,9 @@ export function decodeCursor(text: string, kind: Cursor['kind']): Cursor {
   }
   const result = encoded.safeParse(parsed);
   if (!result.success || result.data.k !== kind) throw invalid();
-  if (kind === 'logs' && !/^\d{1,19}$/.test(result.data.i)) throw invalid();
-  return { kind, time: result.data.t, key: result.data.i, maxId: result.data.m };
+  const { t: time, i: key, m: maxId } = result.data;
+  // Every part goes into the query as a parameter, so each must be one PostgreSQL accepts.
+  if (readTimestamp(time) !== time || !storable(key)) throw invalid();
+  if ((kind === 'logs' && !isRowId(key)) || (maxId !== undefined && !isRowId(maxId))) throw invalid();
+  return { kind, time, key, maxId };
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { appDefaults } from '../defaults.js';
 import { badRequest } from '../errors.js';
 import { readTimestamp } from '../history/history-event.js';
-import { parseRequest } from '../http/validation.js';
+import { parseRequest, storableText } from '../http/validation.js';
 import { type EventType, eventTypes } from '../todos/todo-events.js';
 
 const { defaultLimit, maxLimit } = appDefaults.query;
@@ -35,11 +35,7 @@ const listQuery = z.object({
   from: time,
   to: time,
   eventType: z.enum(eventTypes).optional(),
-  user: z
-    .string()
-    .min(1, 'must not be empty')
-    .max(appDefaults.limits.user, `must be at most ${appDefaults.limits.user} characters`)
-    .optional(),
+  user: storableText(appDefaults.limits.user, { trim: false }).optional(),
 });
 
 export interface ListFilter {
@@ -69,7 +65,8 @@ export function parseListQuery(query: unknown): ListFilter {
   };
 }
 
-const entityId = z.string().min(1).max(appDefaults.limits.id, `must be at most ${appDefaults.limits.id} characters`);
+// Compared as given: a NUL would make PostgreSQL refuse the query rather than find nothing.
+const entityId = storableText(appDefaults.limits.id, { trim: false });
 
 /** A groupId or taskId from the path or the query string. */
 export function parseEntityId(value: unknown, name: 'groupId' | 'taskId', part: 'path' | 'query'): string {
