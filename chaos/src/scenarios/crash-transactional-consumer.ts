@@ -9,7 +9,7 @@ const group = 'chaos-transactional';
 
 const settings = {
   full: { kills: 15, poolSize: 3, messagesPerSecond: 500 },
-  reduced: { kills: 3, poolSize: 2, messagesPerSecond: 300 },
+  reduced: { kills: 2, poolSize: 3, messagesPerSecond: 300 },
 };
 
 /**

@@ -22,7 +22,7 @@ const keptOutputChars = 8_000;
 export class ChildHandle {
   readonly exited: Promise<ExitStatus>;
   private readonly lines = new Set<string>();
-  private readonly waiters: { line: string; resolve: () => void }[] = [];
+  private readonly waiters: { matches: (line: string) => boolean; resolve: (line: string) => void }[] = [];
   private tail = '';
   private exit: ExitStatus | undefined;
 
@@ -65,26 +65,37 @@ export class ChildHandle {
   }
 
   /** Resolves once the process has printed this exact line (now or earlier); rejects if it exits or the time passes first. */
-  waitForLine(line: string, timeoutMs: number): Promise<void> {
-    if (this.lines.has(line)) return Promise.resolve();
+  async waitForLine(line: string, timeoutMs: number): Promise<void> {
+    await this.waitForMatch(line, timeoutMs);
+  }
+
+  /** The first line printed (now or earlier) that equals `pattern`, or matches it when it is a RegExp. */
+  waitForMatch(pattern: string | RegExp, timeoutMs: number): Promise<string> {
+    const matches = (line: string) => (typeof pattern === 'string' ? line === pattern : pattern.test(line));
+    const earlier = [...this.lines].find(matches);
+    if (earlier !== undefined) return Promise.resolve(earlier);
     return new Promise((resolve, reject) => {
+      let settled = false;
       const waiter = {
-        line,
-        resolve: () => {
+        matches,
+        resolve: (line: string) => {
+          settled = true;
           clearTimeout(timer);
-          resolve();
+          resolve(line);
         },
       };
       const fail = (reason: string) => {
+        if (settled) return;
+        settled = true;
         const index = this.waiters.indexOf(waiter);
         if (index >= 0) this.waiters.splice(index, 1);
-        reject(new Error(`${this.name} ${reason} before printing "${line}"; output: ${this.tail.slice(-2_000)}`));
+        reject(new Error(`${this.name} ${reason} before printing ${String(pattern)}; output: ${this.tail.slice(-2_000)}`));
       };
       const timer = setTimeout(() => fail(`did not print it within ${timeoutMs} ms`), timeoutMs);
       this.waiters.push(waiter);
       this.exited.then((status) => {
         clearTimeout(timer);
-        if (!this.lines.has(line)) fail(`exited (code ${status.code}, signal ${status.signal})`);
+        fail(`exited (code ${status.code}, signal ${status.signal})`);
       });
     });
   }
@@ -107,9 +118,9 @@ export class ChildHandle {
 
   private seeLine(line: string): void {
     this.lines.add(line);
-    for (const waiter of this.waiters.filter((w) => w.line === line)) {
+    for (const waiter of this.waiters.filter((w) => w.matches(line))) {
       this.waiters.splice(this.waiters.indexOf(waiter), 1);
-      waiter.resolve();
+      waiter.resolve(line);
     }
   }
 }

@@ -20,6 +20,8 @@ export interface Flow {
   observe(): Promise<Map<string, number>>;
   /** The most duplicate deliveries this sink may show after these interruptions (0 for exactly-once effects). */
   duplicatesAllowed(interruptions: number): number;
+  /** Other invariants of this sink, checked at the end: each broken one in words. */
+  checkSink?(): Promise<string[]>;
 }
 
 export interface InterruptedGroupOptions {
@@ -45,7 +47,7 @@ function ms(value: number): string {
 }
 
 /**
- * Publishes every flow at a steady rate, interrupts the holder of the first flow's group again and
+ * Starts the pool of processes, publishes every flow at a steady rate, interrupts the holder of the first flow's group again and
  * again, lets the last processes drain the backlog and stop on SIGTERM, then counts each sink
  * against what was committed to the outbox.
  */
@@ -65,7 +67,6 @@ export async function runInterruptedGroups(options: InterruptedGroupOptions): Pr
         message: (sequence) => flow.message(sequence),
       }),
   );
-  for (const producer of producers) producer.start();
   let run: Awaited<ReturnType<typeof interruptLeaseOwners>>;
   try {
     run = await interruptLeaseOwners({
@@ -78,6 +79,10 @@ export async function runInterruptedGroups(options: InterruptedGroupOptions): Pr
       runMs: options.runMs,
       recoveryTimeoutMs,
       startTimeoutMs,
+      // Messages start to flow once the processes are up, so that a slow start does not pile up a backlog.
+      onPoolReady: () => {
+        for (const producer of producers) producer.start();
+      },
       log: context.log,
     });
   } finally {
@@ -161,6 +166,7 @@ export async function runInterruptedGroups(options: InterruptedGroupOptions): Pr
     }
     if (producer.failedTransactions > 0)
       notes.push(`${flow.label}: ${producer.failedTransactions} producer transactions failed (${producer.lastError})`);
+    if (flow.checkSink) violations.push(...(await flow.checkSink()).map((violation) => `${flow.label}: ${violation}`));
     const mismatch = await outboxMismatch(db, flow.topic);
     if (mismatch.rowsWithoutMessage + mismatch.messagesWithoutRow > 0) {
       violations.push(

@@ -10,7 +10,10 @@ export interface InterruptionOptions {
   group: string;
   /** Starts one more process of the pool; it prints "standby" once its consumer has started. */
   startProcess(index: number): ChildHandle;
-  /** Processes kept running: one holds the group, the others stand by to take it over. */
+  /**
+   * Processes started at first and kept running while interruptions remain: one holds the group,
+   * the others stand by to take it over. With interruptions + 1, no process starts mid-run.
+   */
   poolSize: number;
   interruptions: number;
   signal: 'SIGKILL' | 'SIGTERM';
@@ -18,6 +21,8 @@ export interface InterruptionOptions {
   runMs: readonly [number, number];
   recoveryTimeoutMs: number;
   startTimeoutMs: number;
+  /** Called once the first processes have started, before the first interruption. */
+  onPoolReady?(): void;
   log(line: string): void;
 }
 
@@ -44,8 +49,8 @@ export interface InterruptionRun {
 /**
  * Runs a pool of identical processes over one consumer group and interrupts whichever holds the
  * group, `interruptions` times, at a random moment of its work. After each signal it waits until
- * another process commits a checkpoint (the recovery), then starts a replacement so the pool
- * keeps its size. Throws when a process fails to start; a group that does not recover in time is
+ * another process commits a checkpoint (the recovery), then starts a replacement while the pool is
+ * smaller than it and interruptions remain. Throws when a process fails to start; a group that does not recover in time is
  * recorded (recoveryMs undefined) and the run stops there.
  */
 export async function interruptLeaseOwners(options: InterruptionOptions): Promise<InterruptionRun> {
@@ -68,6 +73,7 @@ export async function interruptLeaseOwners(options: InterruptionOptions): Promis
   };
   for (let i = 0; i < options.poolSize; i++) startOne();
   await Promise.all(pool.map((handle) => handle.waitForLine('standby', options.startTimeoutMs)));
+  options.onPoolReady?.();
 
   const holder = async (): Promise<{ handle: ChildHandle; owner: string }> => {
     let found: { handle: ChildHandle; owner: string } | undefined;
@@ -122,7 +128,9 @@ export async function interruptLeaseOwners(options: InterruptionOptions): Promis
         `recovered ${recoveryMs === undefined ? 'NOT in time' : `in ${recoveryMs.toFixed(0)} ms`}`,
     );
     if (recoveryMs === undefined) break;
-    startOne();
+    // Keep a standby for each interruption still to come, up to the pool size; the last holder drains the backlog.
+    const remaining = options.interruptions - round - 1;
+    if (pool.length < Math.min(options.poolSize, remaining + 1)) startOne();
   }
   for (const handle of pool) signalled.add(handle);
   return { interruptions, pool: [...pool], unexpectedExits };
