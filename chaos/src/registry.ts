@@ -2,10 +2,17 @@ import type { Scenario } from './scenario.js';
 import { crashHistoryConsumer } from './scenarios/crash-history-consumer.js';
 import { crashKafkaRelay } from './scenarios/crash-kafka-relay.js';
 import { crashTransactionalConsumer } from './scenarios/crash-transactional-consumer.js';
+import { gracefulShutdown } from './scenarios/graceful-shutdown.js';
 import { outOfOrderCommits } from './scenarios/out-of-order-commits.js';
 
 /** Every scenario, in the order `npm run chaos` runs them. */
-export const scenarios: readonly Scenario[] = [crashTransactionalConsumer, outOfOrderCommits, crashKafkaRelay, crashHistoryConsumer];
+export const scenarios: readonly Scenario[] = [
+  crashTransactionalConsumer,
+  outOfOrderCommits,
+  crashKafkaRelay,
+  crashHistoryConsumer,
+  gracefulShutdown,
+];
 
 export function selectScenarios(names: readonly string[] | undefined): Scenario[] {
   if (!names || names.length === 0) return [...scenarios];

@@ -1,0 +1,96 @@
+import { migrate, Postbox } from 'postbox';
+import { todoHistoryMigrations } from '../../../apps/todo-history/src/db/migration-set.js';
+import { appDefaults } from '../../../apps/todo-history/src/defaults.js';
+import type { Scenario } from '../scenario.js';
+import { ProcessGroup, processEntry } from '../support/child-process.js';
+import { tally } from '../support/delivery-count.js';
+import { runInterruptedGroups } from '../support/interrupted-group-run.js';
+import { todoHistoryMessage } from '../support/todo-history-events.js';
+import { historyRowsByMessageId, historySinkViolations } from '../support/todo-history-sink.js';
+
+const topic = 'chaos-shipments';
+const group = 'chaos-graceful';
+const historyTopic = appDefaults.topic;
+const historyGroup = appDefaults.groupId;
+const shutdownDeadlineMs = 5_000;
+
+const settings = {
+  full: { signals: 50, poolSize: 4, messagesPerSecond: 200 },
+  reduced: { signals: 3, poolSize: 4, messagesPerSecond: 100 },
+};
+
+/**
+ * SIGTERM to the process holding a transactional group, at a random moment, while messages flow.
+ * The process also runs the todo-history consumer. It must stop fetching, finish the batch in hand,
+ * commit, hand its leases back and exit 0 within its shutdown deadline; nothing is lost and no
+ * effect is written twice.
+ */
+export const gracefulShutdown: Scenario = {
+  name: 'graceful-shutdown',
+  summary: 'SIGTERM the holder of a transactional group while messages flow: exit 0 within the deadline, 0 lost, 0 duplicated',
+  async run(context) {
+    const { signals, poolSize, messagesPerSecond } = settings[context.mode];
+    const postbox = await Postbox.create({ databaseUrl: context.databaseUrl, migrate: 'auto' });
+    const processes = new ProcessGroup();
+    try {
+      await migrate(postbox.db, { set: todoHistoryMigrations });
+      await postbox.db.query(
+        'create table chaos_effects (message_id uuid not null, owner text not null, recorded_at timestamptz not null default clock_timestamp())',
+      );
+      const outcome = await runInterruptedGroups({
+        context,
+        postbox,
+        flows: [
+          {
+            label: 'effect rows',
+            topic,
+            group,
+            messagesPerSecond,
+            messagesPerTransaction: 10,
+            message: (sequence) => ({ topic, type: 'shipment.sent', key: `warehouse-${sequence % 30}`, payload: { sequence } }),
+            observe: async () => {
+              const { rows } = await postbox.db.query<{ message_id: string }>('select message_id::text as message_id from chaos_effects');
+              return tally(rows.map((row) => row.message_id));
+            },
+            duplicatesAllowed: () => 0,
+          },
+          {
+            label: 'history rows',
+            topic: historyTopic,
+            group: historyGroup,
+            messagesPerSecond: messagesPerSecond / 2,
+            messagesPerTransaction: 10,
+            message: (sequence) => todoHistoryMessage(historyTopic, sequence),
+            observe: () => historyRowsByMessageId(postbox.db),
+            duplicatesAllowed: () => 0,
+            checkSink: () => historySinkViolations(postbox.db),
+          },
+        ],
+        startProcess: (index) =>
+          processes.start(`router-${index}`, processEntry('graceful-router.ts'), {
+            DATABASE_URL: context.databaseUrl,
+            GROUP: group,
+            TOPIC: topic,
+            LEASE_TTL_MS: '1000',
+            BATCH_SIZE: '50',
+            HANDLER_DELAY_MS: '1',
+            DEADLINE_MS: String(shutdownDeadlineMs),
+            KAFKA_TOPIC: historyTopic,
+            KAFKA_GROUP_ID: historyGroup,
+            KAFKA_BROKERS: undefined,
+          }),
+        signal: 'SIGTERM',
+        interruptions: signals,
+        poolSize,
+        runMs: [0, 800],
+        shutdownDeadlineMs,
+        catchUpTimeoutMs: 60_000,
+      });
+      outcome.notes?.push(`shutdown deadline: ${shutdownDeadlineMs.toLocaleString('en-US')} ms`);
+      return outcome;
+    } finally {
+      await processes.killAll();
+      await postbox.close(2_000);
+    }
+  },
+};
