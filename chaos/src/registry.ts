@@ -1,6 +1,7 @@
 import type { Scenario } from './scenario.js';
 import { crashHistoryConsumer } from './scenarios/crash-history-consumer.js';
 import { crashKafkaRelay } from './scenarios/crash-kafka-relay.js';
+import { crashTodoApi } from './scenarios/crash-todo-api.js';
 import { crashTransactionalConsumer } from './scenarios/crash-transactional-consumer.js';
 import { gracefulShutdown } from './scenarios/graceful-shutdown.js';
 import { outOfOrderCommits } from './scenarios/out-of-order-commits.js';
@@ -12,6 +13,7 @@ export const scenarios: readonly Scenario[] = [
   crashKafkaRelay,
   crashHistoryConsumer,
   gracefulShutdown,
+  crashTodoApi,
 ];
 
 export function selectScenarios(names: readonly string[] | undefined): Scenario[] {
