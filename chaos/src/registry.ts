@@ -5,6 +5,7 @@ import { crashTodoApi } from './scenarios/crash-todo-api.js';
 import { crashTransactionalConsumer } from './scenarios/crash-transactional-consumer.js';
 import { gracefulShutdown } from './scenarios/graceful-shutdown.js';
 import { outOfOrderCommits } from './scenarios/out-of-order-commits.js';
+import { postgresRestart } from './scenarios/postgres-restart.js';
 
 /** Every scenario, in the order `npm run chaos` runs them. */
 export const scenarios: readonly Scenario[] = [
@@ -14,6 +15,7 @@ export const scenarios: readonly Scenario[] = [
   crashHistoryConsumer,
   gracefulShutdown,
   crashTodoApi,
+  postgresRestart,
 ];
 
 export function selectScenarios(names: readonly string[] | undefined): Scenario[] {
