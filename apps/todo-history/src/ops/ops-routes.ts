@@ -50,9 +50,16 @@ const deadLetterQuery = z.object({
     .optional(),
 });
 
+const readOnlyMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 /** The operations view: consumer groups and their lag, dead letters (retry, discard), the relay. */
 export function registerOpsApiRoutes(app: FastifyInstance, options: OpsRouteOptions): void {
   const { postbox, guard } = options;
+
+  // Every ops route that changes state passes the guard, including any added later, before its body is read.
+  app.addHook('onRequest', async (request) => {
+    if (!readOnlyMethods.has(request.method) && request.routeOptions.url?.startsWith('/api/ops/')) guard(request);
+  });
 
   app.get('/api/ops/groups', async () => (await postbox.groupStatus()).map(groupJson));
 
@@ -64,7 +71,6 @@ export function registerOpsApiRoutes(app: FastifyInstance, options: OpsRouteOpti
 
   for (const action of ['retry', 'discard'] as const) {
     app.post(`/api/ops/dead-letters/:id/${action}`, async (request) => {
-      guard(request);
       const id = String((request.params as Record<string, unknown>).id);
       try {
         await postbox.deadLetters[action]({ id });

@@ -1,0 +1,150 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isLoopback } from '../src/config.js';
+import { call, openSystem, publishRaw, type TestSystem, waitFor } from './support/system.js';
+
+const token = 'a-long-ops-secret-42';
+
+/** Every route of the app as `METHOD path`, read from Fastify's route tree. */
+function routesOf(system: TestSystem): { method: string; path: string }[] {
+  const stack: string[] = [];
+  const routes: { method: string; path: string }[] = [];
+  for (const line of system.app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const match = /^((?:│ {3}| {4})*)[├└]── (\S+) \(([^)]+)\)/.exec(line);
+    if (!match) continue;
+    const depth = (match[1] as string).length / 4;
+    stack.length = depth;
+    stack.push(match[2] as string);
+    const path = stack.join('');
+    for (const method of (match[3] as string).split(', ')) routes.push({ method, path });
+  }
+  return routes;
+}
+
+function mutatingOpsRoutes(system: TestSystem): { method: string; path: string }[] {
+  const routes = routesOf(system).filter(
+    (route) => route.path.startsWith('/api/ops/') && !['GET', 'HEAD', 'OPTIONS'].includes(route.method),
+  );
+  // The route table is read for real: an empty list would make every check below pass vacuously.
+  expect(routes.map((route) => `${route.method} ${route.path}`)).toEqual(
+    expect.arrayContaining(['POST /api/ops/dead-letters/:id/retry', 'POST /api/ops/dead-letters/:id/discard']),
+  );
+  return routes;
+}
+
+async function deadLetterId(system: TestSystem): Promise<string> {
+  await publishRaw(system, { eventType: 'archived' });
+  let id: string | undefined;
+  await waitFor(
+    async () => {
+      [id] = (await system.postbox.deadLetters.list({ group: system.config.history.group })).map((letter) => letter.id);
+      return id !== undefined;
+    },
+    15_000,
+    'a dead letter',
+  );
+  return id as string;
+}
+
+async function status(system: TestSystem, id: string): Promise<string> {
+  return (await system.postbox.deadLetters.get(id)).status;
+}
+
+async function send(system: TestSystem, method: string, path: string, id: string, headers: Record<string, string> = {}) {
+  return call(system, method as 'POST', path.replace(':id', id), undefined, headers);
+}
+
+describe('ops routes that change state', () => {
+  const systems: TestSystem[] = [];
+  const open = async (env: Record<string, string>) => {
+    const system = await openSystem('postgres', env);
+    systems.push(system);
+    return system;
+  };
+
+  afterAll(async () => {
+    for (const system of systems) await system.cleanup();
+  });
+
+  it('are refused off loopback without OPS_TOKEN, whatever the request carries, and change nothing', async () => {
+    const system = await open({ HOST: '0.0.0.0' });
+    const id = await deadLetterId(system);
+    for (const { method, path } of mutatingOpsRoutes(system)) {
+      for (const headers of [{}, { authorization: 'Bearer anything-at-all' }, { authorization: '' }]) {
+        const answer = await send(system, method, path, id, headers);
+        expect(answer.status, `${method} ${path}`).toBe(403);
+        expect(answer.body.error).toMatchObject({ code: 'TODO_ERR_OPS_DISABLED', message: expect.stringContaining('OPS_TOKEN') });
+      }
+    }
+    expect(await status(system, id)).toBe('pending');
+    // Reading stays open.
+    expect((await call(system, 'GET', '/api/ops/dead-letters')).status).toBe(200);
+  });
+
+  describe('with OPS_TOKEN set', () => {
+    let system: TestSystem;
+
+    beforeAll(async () => {
+      system = await open({ HOST: '0.0.0.0', OPS_TOKEN: token });
+    });
+
+    it('refuse a missing or wrong token with 401 before looking at the id, and change nothing', async () => {
+      const id = await deadLetterId(system);
+      const wrong = [
+        undefined,
+        '',
+        token,
+        `Bearer ${token.slice(0, -1)}`,
+        `Bearer ${token}x`,
+        `Bearer ${token} `,
+        `Bearer  ${token}`,
+        `bearer ${token}`,
+        `Basic ${Buffer.from(`ops:${token}`).toString('base64')}`,
+        `Bearer ${token.toUpperCase()}`,
+      ];
+      for (const { method, path } of mutatingOpsRoutes(system)) {
+        for (const authorization of wrong) {
+          for (const target of [id, '999999999', 'not-an-id']) {
+            const answer = await send(system, method, path, target, authorization === undefined ? {} : { authorization });
+            expect(answer.status, `${method} ${path} ${authorization}`).toBe(401);
+            expect(answer.body.error).toMatchObject({ code: 'TODO_ERR_UNAUTHORIZED', message: expect.stringContaining('Bearer') });
+          }
+        }
+      }
+      expect(await status(system, id)).toBe('pending');
+    });
+
+    it('accept the right token', async () => {
+      const id = await deadLetterId(system);
+      const authorization = `Bearer ${token}`;
+      const discarded = await send(system, 'POST', '/api/ops/dead-letters/:id/discard', id, { authorization });
+      expect(discarded).toMatchObject({ status: 200, body: { id, status: 'discarded' } });
+      expect(await status(system, id)).toBe('discarded');
+      const missing = await send(system, 'POST', '/api/ops/dead-letters/:id/retry', '999999999', { authorization });
+      expect(missing.status).toBe(404);
+    });
+  });
+
+  it('work on loopback without a token', async () => {
+    const system = await open({ HOST: '127.0.0.1' });
+    const id = await deadLetterId(system);
+    const retried = await send(system, 'POST', '/api/ops/dead-letters/:id/retry', id);
+    expect(retried).toMatchObject({ status: 200, body: { id, status: 'retrying' } });
+  });
+
+  it('count only loopback addresses as loopback', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', 'LOCALHOST']) expect(isLoopback(host), host).toBe(true);
+    for (const host of [
+      '0.0.0.0',
+      '::',
+      '[::]',
+      '192.168.1.10',
+      '10.0.0.1',
+      'example.com',
+      'localhost.example.com',
+      '127.0.0.1.nip.io',
+      '',
+    ]) {
+      expect(isLoopback(host), host).toBe(false);
+    }
+  });
+});
