@@ -69,7 +69,7 @@ describe('ops routes that change state', () => {
     const system = await open({ HOST: '0.0.0.0' });
     const id = await deadLetterId(system);
     for (const { method, path } of mutatingOpsRoutes(system)) {
-      for (const headers of [{}, { authorization: 'Bearer anything-at-all' }, { authorization: '' }]) {
+      for (const headers of [{}, { authorization: 'Bearer anything-at-all' }, { authorization: '' }] as Record<string, string>[]) {
         const answer = await send(system, method, path, id, headers);
         expect(answer.status, `${method} ${path}`).toBe(403);
         expect(answer.body.error).toMatchObject({ code: 'TODO_ERR_OPS_DISABLED', message: expect.stringContaining('OPS_TOKEN') });
