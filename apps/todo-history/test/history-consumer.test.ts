@@ -66,7 +66,7 @@ describe('history consumer on postgres', () => {
       topic: 'todo-history-events',
       type: '',
       key: 'g',
-      payload: { event: seedEvent() as any, original: seedEvent() },
+      payload: { event: seedEvent() as any, json: JSON.stringify(seedEvent()) },
       headers: {},
       createdAt: new Date(),
       source: { kind: 'kafka' as const, partition: 0, offset: '17' },

@@ -2,6 +2,7 @@ import type { RoutedMessage } from 'postbox';
 import { z } from 'zod';
 import { appDefaults } from '../defaults.js';
 import { entities, eventTypes } from '../todos/todo-events.js';
+import { readHistoryEvent } from './history-event-reader.js';
 
 const { limits } = appDefaults;
 
@@ -49,8 +50,8 @@ export type HistoryEvent = z.output<typeof historyEventSchema>;
 
 export interface DecodedEvent {
   event: HistoryEvent;
-  /** The event as it arrived, stored whole in event_data. */
-  original: Record<string, unknown>;
+  /** The event as it arrived, as JSON text: stored whole in event_data. */
+  json: string;
 }
 
 export class UndecodableEvent extends Error {
@@ -94,20 +95,25 @@ export function decodeHistoryEvent(message: RoutedMessage, maxEventBytes: number
       throw new UndecodableEvent(`event is not valid JSON: ${(error as Error).message}`);
     }
   }
-  const bytes = Buffer.byteLength(JSON.stringify(body) ?? '');
+  const json = JSON.stringify(body) ?? '';
+  const bytes = Buffer.byteLength(json);
   if (bytes > maxEventBytes) throw new UndecodableEvent(`event is ${bytes} bytes, over the limit of ${maxEventBytes}`);
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new UndecodableEvent(`event must be a JSON object (got ${describeJson(body)})`);
   }
+  const event = readHistoryEvent(body as Record<string, unknown>);
+  if (event) return { event, json };
   const result = historyEventSchema.safeParse(body);
   if (!result.success) {
     const reasons = result.error.issues.slice(0, 3).map((issue) => issueText(issue, body));
     throw new UndecodableEvent(`event does not match seed 003's format: ${reasons.join('; ')}`);
   }
-  return { event: result.data, original: body as Record<string, unknown> };
+  return { event: result.data, json };
 }
 
 const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+/** What Date#toISOString writes, years 1000 to 9999: the form almost every event carries. */
+const isoMillis = /^[1-9]\d{3}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /**
  * An RFC 3339 timestamp as a canonical UTC string with microseconds, or undefined when it is
@@ -115,6 +121,11 @@ const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9
  */
 export function readTimestamp(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
+  // Written back unchanged, it names a real instant: the long way below would give the same answer.
+  if (isoMillis.test(value)) {
+    const ms = Date.parse(value);
+    if (Number.isFinite(ms) && new Date(ms).toISOString() === value) return `${value.slice(0, 23)}000Z`;
+  }
   const match = rfc3339.exec(value);
   if (!match) return undefined;
   const [, year, month, day, hour, minute, second, fraction = ''] = match;

@@ -16,7 +16,8 @@ export interface HistoryRow {
   changes: string | null;
   user_name: string | null;
   workspace: string | null;
-  event_data: Record<string, unknown>;
+  /** The event as it arrived, as JSON text. */
+  event_data: string;
   source_topic: string;
   source_partition: number | null;
   source_offset: string;
@@ -28,7 +29,7 @@ export interface HistoryRow {
  * the log (the same on every redelivery) and the row is flagged.
  */
 export function toHistoryRow(message: RoutedMessage<DecodedEvent>): HistoryRow {
-  const { event, original } = message.payload;
+  const { event, json } = message.payload;
   const { payload } = event;
   const readable = readTimestamp(event.timestamp) ?? readTimestamp(payload.timestamp);
   return {
@@ -45,7 +46,7 @@ export function toHistoryRow(message: RoutedMessage<DecodedEvent>): HistoryRow {
     changes: payload.changes,
     user_name: payload.user,
     workspace: payload.workspace,
-    event_data: original,
+    event_data: json,
     source_topic: message.topic,
     source_partition: message.source.kind === 'kafka' ? message.source.partition : null,
     source_offset: message.source.kind === 'kafka' ? message.source.offset : message.source.globalPosition.toString(),

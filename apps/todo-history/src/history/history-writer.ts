@@ -3,33 +3,78 @@ import { appDefaults } from '../defaults.js';
 import type { HistoryRow } from './history-row.js';
 
 /**
- * One statement per batch. It records the message ids first; only the ids that were new come
- * back, and only their rows are inserted. A redelivered message therefore adds no row, and the
- * ids and rows commit together (with the consumer's checkpoint, in its transaction).
+ * One statement, one round trip per batch. It takes the writers' lock first, so that ids grow in
+ * commit order for the live feed; records the message ids, of which only the new ones come back;
+ * inserts only their rows, in batch order; and notifies the live feed when it stored any. A
+ * redelivered message therefore adds no row, and the ids and rows commit together (with the
+ * consumer's checkpoint, in its transaction). The columns come as arrays, and the events as one
+ * JSON array, so that the server parses each event once, straight into its jsonb column.
  */
 const insertBatch = `
-with incoming as (
-  select distinct on (r.message_id) r.*
-  from jsonb_to_recordset($1::jsonb) as r(
-    message_id text, "timestamp" timestamptz, timestamp_fallback boolean, event_type text, entity text, entity_id text,
-    group_id text, group_name text, task_id text, task_name text, changes text, user_name text, workspace text,
-    event_data jsonb, source_topic text, source_partition integer, source_offset bigint, ord integer)
-  order by r.message_id, r.ord
+with locked as (select pg_advisory_xact_lock($1::bigint)),
+incoming as (
+  select r.*
+  from locked, rows from (
+    unnest($3::text[], $4::timestamptz[], $5::boolean[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+           $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::integer[], $18::bigint[]),
+    jsonb_array_elements($19::jsonb)
+  ) with ordinality as r(
+    message_id, "timestamp", timestamp_fallback, event_type, entity, entity_id, group_id, group_name, task_id, task_name,
+    changes, user_name, workspace, source_topic, source_partition, source_offset, event_data, ord)
 ),
 fresh as (
   insert into todo_event_log_ids (message_id)
   select message_id from incoming
   on conflict (message_id) do nothing
   returning message_id
+),
+stored as (
+  insert into todo_event_logs (
+    "timestamp", timestamp_fallback, event_type, entity, entity_id, group_id, group_name, task_id, task_name,
+    changes, user_name, workspace, event_data, message_id, source_topic, source_partition, source_offset)
+  select i."timestamp", i.timestamp_fallback, i.event_type, i.entity, i.entity_id, i.group_id, i.group_name, i.task_id,
+    i.task_name, i.changes, i.user_name, i.workspace, i.event_data, i.message_id, i.source_topic, i.source_partition,
+    i.source_offset
+  from incoming i
+  where i.message_id in (select message_id from fresh)
+  order by i.ord
+  returning 1
 )
-insert into todo_event_logs (
-  "timestamp", timestamp_fallback, event_type, entity, entity_id, group_id, group_name, task_id, task_name,
-  changes, user_name, workspace, event_data, message_id, source_topic, source_partition, source_offset)
-select i."timestamp", i.timestamp_fallback, i.event_type, i.entity, i.entity_id, i.group_id, i.group_name, i.task_id, i.task_name,
-  i.changes, i.user_name, i.workspace, i.event_data, i.message_id, i.source_topic, i.source_partition, i.source_offset
-from incoming i
-join fresh f on f.message_id = i.message_id
-order by i.ord`;
+select count(*)::int as stored, case when count(*) > 0 then pg_notify($2, count(*)::text) end as notified
+from stored`;
+
+/** The first row of each message id, in batch order: a batch that holds a message twice stores it once. */
+function firstOfEachMessage(rows: readonly HistoryRow[]): readonly HistoryRow[] {
+  const seen = new Set<string>();
+  const unique = rows.filter((row) => !seen.has(row.message_id) && Boolean(seen.add(row.message_id)));
+  return unique.length === rows.length ? rows : unique;
+}
+
+/** The array parameters $3 to $18, in the order of the statement's unnest. */
+const arrayColumns = [
+  'message_id',
+  'timestamp',
+  'timestamp_fallback',
+  'event_type',
+  'entity',
+  'entity_id',
+  'group_id',
+  'group_name',
+  'task_id',
+  'task_name',
+  'changes',
+  'user_name',
+  'workspace',
+  'source_topic',
+  'source_partition',
+  'source_offset',
+] as const satisfies readonly (keyof HistoryRow)[];
+
+function batchParameters(rows: readonly HistoryRow[]): unknown[] {
+  const columns = arrayColumns.map((column) => rows.map((row) => row[column]));
+  const events = `[${rows.map((row) => row.event_data).join(',')}]`;
+  return [appDefaults.historyWriterLockKey, appDefaults.notifyChannel, ...columns, events];
+}
 
 /**
  * Stores a batch of rows, skipping messages already stored; returns how many rows were added.
@@ -37,8 +82,6 @@ order by i.ord`;
  */
 export async function writeHistory(tx: Executor, rows: readonly HistoryRow[]): Promise<number> {
   if (rows.length === 0) return 0;
-  await tx.query('select pg_advisory_xact_lock($1)', [appDefaults.historyWriterLockKey]);
-  const { rowCount } = await tx.query(insertBatch, [JSON.stringify(rows.map((row, ord) => ({ ...row, ord })))]);
-  if (rowCount > 0) await tx.query('select pg_notify($1, $2)', [appDefaults.notifyChannel, String(rowCount)]);
-  return rowCount;
+  const { rows: result } = await tx.query<{ stored: number }>(insertBatch, batchParameters(firstOfEachMessage(rows)));
+  return result[0]?.stored ?? 0;
 }
