@@ -218,6 +218,32 @@ describe.each(backends)('event store on $name', (backend) => {
     return rows[0] ? { transactionId: BigInt(rows[0].tx), globalPosition: BigInt(rows[0].gp) } : beginningOfLog;
   }
 
+  it('wakes readers of a category only while a consumer group reading it holds a lease', async () => {
+    const heard: string[] = [];
+    const unlisten = await postbox.db.listen('postbox', (topic) => {
+      heard.push(topic);
+    });
+    try {
+      await store.append(stream('unread'), event(1));
+      const consumer = postbox.consumer({ group: 'wake-reader', topics: ['wakeful'], pollIntervalMs: 60_000, handleBatch: async () => {} });
+      await consumer.start();
+      await waitFor(async () => (await postbox.groupStatus('wake-reader'))[0]?.leaseOwner != null, 10_000, 'the lease');
+      const id = stream('wakeful');
+      await store.append(id, event(1));
+      await waitFor(() => heard.includes('wakeful'), 5_000, 'the NOTIFY of the read category');
+      await waitFor(() => consumer.handled === 1, 20_000, 'the woken group to read the event long before its poll');
+      await consumer.stop();
+      heard.length = 0;
+      await store.append(id, event(2));
+      await store.append(stream('unread'), event(1));
+      await postbox.publish({ topic: 'wake-marker', type: 'marker', payload: {} });
+      await waitFor(() => heard.includes('wake-marker'), 5_000, 'the outbox NOTIFY sent after the appends');
+      expect(heard).toEqual(['wake-marker']);
+    } finally {
+      await unlisten();
+    }
+  });
+
   it('reads every stream and one category in log order, skipping plain messages of the same topic', async () => {
     const after = await endOfLog();
     const x = stream('cat');
