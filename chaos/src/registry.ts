@@ -4,6 +4,7 @@ import { crashKafkaRelay } from './scenarios/crash-kafka-relay.js';
 import { crashTodoApi } from './scenarios/crash-todo-api.js';
 import { crashTransactionalConsumer } from './scenarios/crash-transactional-consumer.js';
 import { gracefulShutdown } from './scenarios/graceful-shutdown.js';
+import { kafkaBrokerOutage } from './scenarios/kafka-broker-outage.js';
 import { outOfOrderCommits } from './scenarios/out-of-order-commits.js';
 import { postgresRestart } from './scenarios/postgres-restart.js';
 
@@ -16,6 +17,7 @@ export const scenarios: readonly Scenario[] = [
   gracefulShutdown,
   crashTodoApi,
   postgresRestart,
+  kafkaBrokerOutage,
 ];
 
 export function selectScenarios(names: readonly string[] | undefined): Scenario[] {
