@@ -5,8 +5,9 @@ import { createLogger, exitOnSignals, logSource, Postbox, Router } from 'postbox
 import { loadConfig } from '../../../apps/todo-history/src/config.js';
 import { historyMetrics } from '../../../apps/todo-history/src/history/history-metrics.js';
 import { historyRoute } from '../../../apps/todo-history/src/history/history-route.js';
-import { announce, numberEnv, requiredEnv } from './process-env.js';
+import { announce, exitWithParent, numberEnv, requiredEnv } from './process-env.js';
 
+exitWithParent();
 const config = loadConfig({ ...process.env, DATABASE_URL: requiredEnv('DATABASE_URL') });
 const postbox = await Postbox.create({
   databaseUrl: config.postbox.databaseUrl,

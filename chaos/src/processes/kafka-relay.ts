@@ -2,8 +2,9 @@
 // Env: DATABASE_URL, KAFKA_BROKERS, GROUP, TOPIC, LEASE_TTL_MS, BATCH_SIZE, DEADLINE_MS (SIGTERM).
 // Prints "standby" once started and "active" once it holds the lease.
 import { createKafkaRelay, createLogger, exitOnSignals, Postbox } from 'postbox';
-import { announce, announceWhen, numberEnv, requiredEnv } from './process-env.js';
+import { announce, announceWhen, exitWithParent, numberEnv, requiredEnv } from './process-env.js';
 
+exitWithParent();
 const postbox = await Postbox.create({
   databaseUrl: requiredEnv('DATABASE_URL'),
   migrate: 'check',

@@ -28,3 +28,15 @@ export function announceWhen(check: () => boolean, line: string): void {
   }, 10);
   timer.unref();
 }
+
+/**
+ * Exits at once (code 2) when the parent process is gone, so that a chaos run that dies leaves no
+ * process behind that keeps retrying against a dropped database.
+ */
+export function exitWithParent(): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) process.exit(2);
+  }, 1_000);
+  timer.unref();
+}

@@ -3,8 +3,9 @@
 // Env: DATABASE_URL, GROUP, TOPIC, LEASE_TTL_MS, BATCH_SIZE, WORK_MS (per batch, before the write),
 // DEADLINE_MS (SIGTERM). Prints "standby" once started and "active" once it holds the lease.
 import { createLogger, exitOnSignals, Postbox } from 'postbox';
-import { announce, announceWhen, numberEnv, requiredEnv } from './process-env.js';
+import { announce, announceWhen, exitWithParent, numberEnv, requiredEnv } from './process-env.js';
 
+exitWithParent();
 const workMs = numberEnv('WORK_MS', 0);
 const postbox = await Postbox.create({
   databaseUrl: requiredEnv('DATABASE_URL'),

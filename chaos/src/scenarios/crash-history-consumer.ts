@@ -7,6 +7,7 @@ import { runInterruptedGroups } from '../support/interrupted-group-run.js';
 import { todoHistoryMessage } from '../support/todo-history-events.js';
 import { historyRowsByMessageId, historySinkViolations } from '../support/todo-history-sink.js';
 
+const leaseTtlMs = 1_000;
 const topic = appDefaults.topic;
 const group = appDefaults.groupId;
 
@@ -47,11 +48,12 @@ export const crashHistoryConsumer: Scenario = {
         startProcess: (index) =>
           processes.start(`history-${index}`, processEntry('history-consumer.ts'), {
             DATABASE_URL: context.databaseUrl,
-            LEASE_TTL_MS: '1000',
+            LEASE_TTL_MS: String(leaseTtlMs),
             KAFKA_TOPIC: topic,
             KAFKA_GROUP_ID: group,
             KAFKA_BROKERS: undefined,
           }),
+        leaseTtlMs,
         signal: 'SIGKILL',
         interruptions: kills,
         poolSize,

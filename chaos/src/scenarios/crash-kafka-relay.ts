@@ -6,6 +6,7 @@ import { tally } from '../support/delivery-count.js';
 import { runInterruptedGroups } from '../support/interrupted-group-run.js';
 import { readWholeTopic } from '../support/kafka-topic-reader.js';
 
+const leaseTtlMs = 1_000;
 const topic = 'chaos-relayed';
 const group = 'chaos-relay';
 const batchSize = 100;
@@ -56,9 +57,10 @@ export const crashKafkaRelay: Scenario = {
             KAFKA_BROKERS: brokers,
             GROUP: group,
             TOPIC: topic,
-            LEASE_TTL_MS: '1000',
+            LEASE_TTL_MS: String(leaseTtlMs),
             BATCH_SIZE: String(batchSize),
           }),
+        leaseTtlMs,
         signal: 'SIGKILL',
         interruptions: kills,
         poolSize,

@@ -4,6 +4,7 @@ import { ProcessGroup, processEntry } from '../support/child-process.js';
 import { tally } from '../support/delivery-count.js';
 import { runInterruptedGroups } from '../support/interrupted-group-run.js';
 
+const leaseTtlMs = 1_000;
 const topic = 'chaos-payments';
 const group = 'chaos-transactional';
 
@@ -51,10 +52,11 @@ export const crashTransactionalConsumer: Scenario = {
             DATABASE_URL: context.databaseUrl,
             GROUP: group,
             TOPIC: topic,
-            LEASE_TTL_MS: '1000',
+            LEASE_TTL_MS: String(leaseTtlMs),
             BATCH_SIZE: '100',
             WORK_MS: '20',
           }),
+        leaseTtlMs,
         signal: 'SIGKILL',
         interruptions: kills,
         poolSize,

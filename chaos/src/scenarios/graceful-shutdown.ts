@@ -8,6 +8,7 @@ import { runInterruptedGroups } from '../support/interrupted-group-run.js';
 import { todoHistoryMessage } from '../support/todo-history-events.js';
 import { historyRowsByMessageId, historySinkViolations } from '../support/todo-history-sink.js';
 
+const leaseTtlMs = 1_000;
 const topic = 'chaos-shipments';
 const group = 'chaos-graceful';
 const historyTopic = appDefaults.topic;
@@ -15,8 +16,8 @@ const historyGroup = appDefaults.groupId;
 const shutdownDeadlineMs = 5_000;
 
 const settings = {
-  full: { signals: 50, poolSize: 4, messagesPerSecond: 200 },
-  reduced: { signals: 3, poolSize: 4, messagesPerSecond: 100 },
+  full: { signals: 50, poolSize: 4, messagesPerSecond: 400 },
+  reduced: { signals: 3, poolSize: 4, messagesPerSecond: 300 },
 };
 
 /**
@@ -37,7 +38,7 @@ export const gracefulShutdown: Scenario = {
       await postbox.db.query(
         'create table chaos_effects (message_id uuid not null, owner text not null, recorded_at timestamptz not null default clock_timestamp())',
       );
-      const outcome = await runInterruptedGroups({
+      return await runInterruptedGroups({
         context,
         postbox,
         flows: [
@@ -71,14 +72,15 @@ export const gracefulShutdown: Scenario = {
             DATABASE_URL: context.databaseUrl,
             GROUP: group,
             TOPIC: topic,
-            LEASE_TTL_MS: '1000',
-            BATCH_SIZE: '50',
-            HANDLER_DELAY_MS: '1',
+            LEASE_TTL_MS: String(leaseTtlMs),
+            BATCH_SIZE: '100',
+            WORK_MS: '20',
             DEADLINE_MS: String(shutdownDeadlineMs),
             KAFKA_TOPIC: historyTopic,
             KAFKA_GROUP_ID: historyGroup,
             KAFKA_BROKERS: undefined,
           }),
+        leaseTtlMs,
         signal: 'SIGTERM',
         interruptions: signals,
         poolSize,
@@ -86,8 +88,6 @@ export const gracefulShutdown: Scenario = {
         shutdownDeadlineMs,
         catchUpTimeoutMs: 60_000,
       });
-      outcome.notes?.push(`shutdown deadline: ${shutdownDeadlineMs.toLocaleString('en-US')} ms`);
-      return outcome;
     } finally {
       await processes.killAll();
       await postbox.close(2_000);

@@ -132,6 +132,13 @@ export class ChildHandle {
 export class ProcessGroup {
   private readonly started = new Set<ChildHandle>();
 
+  constructor() {
+    // If this process ends without cleaning up, its children go with it.
+    process.once('exit', () => {
+      for (const handle of this.started) handle.signal('SIGKILL');
+    });
+  }
+
   /** env is added to this process's environment; a variable set to undefined is removed. */
   start(name: string, file: string, env: Record<string, string | undefined>): ChildHandle {
     const merged: Record<string, string | undefined> = { ...process.env, ...env };

@@ -29,7 +29,9 @@ export interface InterruptedGroupOptions {
   postbox: Postbox;
   /** The first flow's group is the one whose holder is interrupted and whose progress shows recovery. */
   flows: readonly Flow[];
+  /** Starts one process of the pool; it must be given leaseTtlMs as its group's lease time. */
   startProcess(index: number): ChildHandle;
+  leaseTtlMs: number;
   signal: 'SIGKILL' | 'SIGTERM';
   interruptions: number;
   poolSize: number;
@@ -133,9 +135,12 @@ export async function runInterruptedGroups(options: InterruptedGroupOptions): Pr
       if (interruption.exitMs > deadline)
         violations.push(`pid ${interruption.pid} took ${ms(interruption.exitMs)} to exit, over the ${ms(deadline)} deadline`);
     }
-    notes.push(describeDurations('exit after SIGTERM', [...interruptions.map((i) => i.exitMs), ...finalExits.map((e) => e.ms)]));
+    const exitTimes = [...interruptions.map((i) => i.exitMs), ...finalExits.map((e) => e.ms)];
+    notes.push(
+      `${describeDurations('exit after SIGTERM', exitTimes)}; the slowest took ${ms(Math.max(0, ...exitTimes))} of its ${ms(deadline)} deadline`,
+    );
   }
-  notes.push(describeDurations('recovery', recovered));
+  notes.push(`${describeDurations('recovery', recovered)}, with a lease time of ${ms(options.leaseTtlMs)}`);
   notes.push(
     `${interruptions.filter((i) => i.lagAtSignal > 0).length} of ${interruptions.length} ${options.signal}s came with messages waiting`,
   );

@@ -96,7 +96,12 @@ export async function interruptLeaseOwners(options: InterruptionOptions): Promis
     await delay(randomBetween(options.runMs[0], options.runMs[1]));
     const { handle, owner } = await holder();
     // Someone must be ready to take over, or the measure would be the start-up time of a process.
-    await waitFor(() => pool.some((other) => other !== handle && other.hasPrinted('standby')), options.startTimeoutMs, 'a standby process');
+    if (!pool.some((other) => other !== handle)) startOne();
+    await waitFor(
+      () => pool.some((other) => other !== handle && other.hasPrinted('standby')),
+      options.startTimeoutMs,
+      `a standby process (processes that exited by themselves: ${unexpectedExits.join(' | ') || 'none'})`,
+    );
     const lagAtSignal = await groupLag(options.db, options.group);
     const since = await serverNow(options.db);
     const signalledAt = performance.now();
