@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPostboxError } from '../src/errors/postbox-error.js';
@@ -70,7 +73,11 @@ describe('identifiers from configuration', () => {
     }
     expectBadOption(() => migrationsAsSql({ ...postboxMigrations, versionTable: 'other.schema_migrations' }));
     expectBadOption(() => migrationsAsSql({ ...postboxMigrations, versionTable: 'postbox.a.b' }));
-    expect(migrationsAsSql()).toContain('create table if not exists "postbox"."schema_migrations"');
+    expect(migrationsAsSql()).toContain('create table if not exists postbox.schema_migrations');
+    // A reserved word is a valid name once quoted, as PostgreSQL's quote_ident() does it.
+    const reserved = migrationsAsSql({ ...postboxMigrations, versionSchema: 'user', versionTable: 'user.order' });
+    expect(reserved).toContain('create schema if not exists "user";');
+    expect(reserved).toContain('insert into "user"."order" (version, name, checksum)');
   });
 });
 
@@ -88,7 +95,7 @@ describe.each(backends)('hostile identifiers on $name', (backend) => {
   async function untouched(): Promise<void> {
     const { rows } = await handle.postbox.db.query<{ messages: boolean; pwned: boolean; schemas: number }>(
       `select to_regclass('postbox.messages') is not null as messages, to_regclass('pwned') is not null as pwned,
-              (select count(*)::int from pg_namespace where nspname not like 'pg\\_%' and nspname not in ('information_schema', 'public', 'postbox')) as schemas`,
+              (select count(*)::int from pg_namespace where nspname not like 'pg\\_%' and nspname not in ('information_schema', 'public', 'postbox', 'user')) as schemas`,
     );
     expect(rows[0]).toEqual({ messages: true, pwned: false, schemas: 0 });
   }
@@ -105,6 +112,22 @@ describe.each(backends)('hostile identifiers on $name', (backend) => {
     await untouched();
     // The plain names still work, quoted.
     expect(await schemaVersion(db)).toBeGreaterThan(0);
+  });
+
+  it('migrates a set whose schema and table are reserved words, quoted', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'postbox-reserved-'));
+    try {
+      writeFileSync(join(directory, '0001_probe.sql'), 'create table reserved_probe_items (id integer);\n');
+      const set = defineMigrationSet({ name: 'reserved', directory, schema: 'user', table: 'order', lockKey: 17, migrateCommand: 'x' });
+      const { db } = handle.postbox;
+      expect((await migrate(db, { set })).applied).toEqual([{ version: 1, name: 'probe' }]);
+      expect(await schemaVersion(db, set)).toBe(1);
+      await assertSchemaCurrent(db, set);
+      const { rows } = await db.query<{ n: number }>('select count(*)::int as n from "user"."order"');
+      expect(rows[0]?.n).toBe(1);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 
   it('listen refuses a channel that is not a plain identifier, so no channel can carry SQL', async () => {
