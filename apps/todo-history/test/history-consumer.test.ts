@@ -1,9 +1,20 @@
-import { Router } from 'postbox';
+import { type RoutedMessage, Router } from 'postbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeHistoryEvent } from '../src/history/history-event.js';
 import { historyRoute } from '../src/history/history-route.js';
 import { toHistoryRow } from '../src/history/history-row.js';
 import { writeHistory } from '../src/history/history-writer.js';
-import { call, countRows, historyRows, openSystem, publishRaw, seedEvent, type TestSystem, waitFor } from './support/system.js';
+import {
+  backendNames,
+  call,
+  countRows,
+  historyRows,
+  openSystem,
+  publishRaw,
+  seedEvent,
+  type TestSystem,
+  waitFor,
+} from './support/system.js';
 
 /** The README's "reset a consumer group to a time" statement, verbatim but for its parameters. */
 const resetGroupToTime = `
@@ -110,5 +121,64 @@ describe('history consumer while the database refuses inserts', () => {
     expect(new Set(rows.map((row) => row.message_id)).size).toBe(20);
     expect(await system.postbox.deadLetters.list()).toEqual([]);
     expect((await groupStatus(system))?.lastError).toBeNull();
+  });
+});
+
+describe.each(backendNames)('history writer on %s', (backend) => {
+  let system: TestSystem;
+
+  beforeAll(async () => {
+    system = await openSystem(backend);
+  });
+
+  afterAll(async () => {
+    await system?.cleanup();
+  });
+
+  it('stores every text exactly as decoded, and a batch in its order', async () => {
+    const awkward = ['say "hi"', 'back\\slash \\"', '{a,b}', 'NULL', ' padded ', 'comma, here', 'é😀 ünï', "it's"];
+    const messages: RoutedMessage[] = awkward.map((text, i) => ({
+      id: `awkward-${i}`,
+      topic: 'todo-history-events',
+      type: '',
+      key: 'g',
+      payload: seedEvent({
+        payload: {
+          entityId: `t-${text}`,
+          taskId: `t-${text}`,
+          groupName: text,
+          taskName: text,
+          changes: text,
+          user: text,
+          workspace: text,
+        },
+      }),
+      headers: {},
+      createdAt: new Date(),
+      source: { kind: 'log', transactionId: 1n, globalPosition: BigInt(i + 1) },
+    }));
+    messages.push({
+      ...(messages[0] as RoutedMessage),
+      id: 'no-names',
+      payload: seedEvent({ payload: { groupName: '', taskName: null, user: undefined } }),
+    });
+    const rows = messages.map((message) => toHistoryRow({ ...message, payload: decodeHistoryEvent(message, 65_536) }));
+    expect(await system.postbox.transaction((tx) => writeHistory(tx, rows))).toBe(messages.length);
+    const stored = await historyRows(system, "message_id like 'awkward-%' or message_id = 'no-names'");
+    expect(stored.map((row) => row.message_id)).toEqual(messages.map((message) => message.id));
+    expect(
+      stored
+        .slice(0, awkward.length)
+        .map((row) => [row.entity_id, row.group_name, row.task_name, row.changes, row.user_name, row.workspace]),
+    ).toEqual(awkward.map((text) => [`t-${text}`, text, text, text, text, text]));
+    expect(stored.map((row) => row.event_data)).toEqual(messages.map((message) => message.payload));
+    expect(stored.at(-1)).toMatchObject({
+      group_name: null,
+      task_name: null,
+      user_name: null,
+      source_partition: null,
+      timestamp_fallback: false,
+    });
+    expect(await system.postbox.transaction((tx) => writeHistory(tx, rows))).toBe(0);
   });
 });

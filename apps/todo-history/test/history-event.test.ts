@@ -121,5 +121,15 @@ describe('reading history events', () => {
     expect(readTimestamp('2025-02-28T10:00:00.123Z')).toBe('2025-02-28T10:00:00.123000Z');
     expect(readTimestamp('2025-02-30T10:00:00.123Z')).toBeUndefined();
     expect(readTimestamp('0999-12-31T23:59:59.999Z')).toBeUndefined();
+    for (const leapDay of [
+      '2000-02-29T12:00:00.000Z',
+      '2024-02-29T12:00:00.000Z',
+      '1900-02-29T12:00:00.000Z',
+      '2023-02-29T12:00:00.000Z',
+    ]) {
+      expect(readTimestamp(leapDay)).toBe(longWay(leapDay));
+    }
+    expect(readTimestamp('2000-02-29T12:00:00.000Z')).toBe('2000-02-29T12:00:00.000000Z');
+    expect(readTimestamp('1900-02-29T12:00:00.000Z')).toBeUndefined();
   });
 });

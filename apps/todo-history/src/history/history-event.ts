@@ -115,17 +115,34 @@ const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9
 /** What Date#toISOString writes, years 1000 to 9999: the form almost every event carries. */
 const isoMillis = /^[1-9]\d{3}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
+const digits = (text: string, from: number, to: number) => Number(text.slice(from, to));
+
+/** True when an isoMillis text names a real instant: a day of its month, 00:00:00 to 23:59:59. */
+function isRealInstant(text: string): boolean {
+  const year = digits(text, 0, 4);
+  const month = digits(text, 5, 7);
+  const day = digits(text, 8, 10);
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const daysInMonth = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  return (
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= daysInMonth &&
+    digits(text, 11, 13) <= 23 &&
+    digits(text, 14, 16) <= 59 &&
+    digits(text, 17, 19) <= 59
+  );
+}
+
 /**
  * An RFC 3339 timestamp as a canonical UTC string with microseconds, or undefined when it is
  * missing, not a string, or names no real instant (2025-02-30, 25:00...).
  */
 export function readTimestamp(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
-  // Written back unchanged, it names a real instant: the long way below would give the same answer.
-  if (isoMillis.test(value)) {
-    const ms = Date.parse(value);
-    if (Number.isFinite(ms) && new Date(ms).toISOString() === value) return `${value.slice(0, 23)}000Z`;
-  }
+  // Already UTC with milliseconds: the long way below would give the same answer.
+  if (isoMillis.test(value) && isRealInstant(value)) return `${value.slice(0, 23)}000Z`;
   const match = rfc3339.exec(value);
   if (!match) return undefined;
   const [, year, month, day, hour, minute, second, fraction = ''] = match;

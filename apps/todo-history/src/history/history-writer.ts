@@ -7,24 +7,14 @@ import type { HistoryRow } from './history-row.js';
  * commit order for the live feed; records the message ids, of which only the new ones come back;
  * inserts only their rows, in batch order; and notifies the live feed when it stored any. A
  * redelivered message therefore adds no row, and the ids and rows commit together (with the
- * consumer's checkpoint, in its transaction). The columns come as arrays, and the events as one
+ * consumer's checkpoint, in its transaction). The columns come as arrays and the events as one
  * JSON array, so that the server parses each event once, straight into its jsonb column.
  */
 const insertBatch = `
 with locked as (select pg_advisory_xact_lock($1::bigint)),
-incoming as (
-  select r.*
-  from locked, rows from (
-    unnest($3::text[], $4::timestamptz[], $5::boolean[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-           $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::integer[], $18::bigint[]),
-    jsonb_array_elements($19::jsonb)
-  ) with ordinality as r(
-    message_id, "timestamp", timestamp_fallback, event_type, entity, entity_id, group_id, group_name, task_id, task_name,
-    changes, user_name, workspace, source_topic, source_partition, source_offset, event_data, ord)
-),
 fresh as (
   insert into todo_event_log_ids (message_id)
-  select message_id from incoming
+  select message_id from locked, unnest($3::text[]) as message_id
   on conflict (message_id) do nothing
   returning message_id
 ),
@@ -32,12 +22,18 @@ stored as (
   insert into todo_event_logs (
     "timestamp", timestamp_fallback, event_type, entity, entity_id, group_id, group_name, task_id, task_name,
     changes, user_name, workspace, event_data, message_id, source_topic, source_partition, source_offset)
-  select i."timestamp", i.timestamp_fallback, i.event_type, i.entity, i.entity_id, i.group_id, i.group_name, i.task_id,
-    i.task_name, i.changes, i.user_name, i.workspace, i.event_data, i.message_id, i.source_topic, i.source_partition,
-    i.source_offset
-  from incoming i
-  where i.message_id in (select message_id from fresh)
-  order by i.ord
+  select r."timestamp", r.timestamp_fallback, r.event_type, r.entity, r.entity_id, r.group_id, r.group_name, r.task_id,
+    r.task_name, r.changes, r.user_name, r.workspace, r.event_data, r.message_id, r.source_topic, r.source_partition,
+    r.source_offset
+  from rows from (
+    unnest($3::text[], $4::timestamptz[], $5::boolean[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+           $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::integer[], $18::bigint[]),
+    jsonb_array_elements($19::jsonb)
+  ) with ordinality as r(
+    message_id, "timestamp", timestamp_fallback, event_type, entity, entity_id, group_id, group_name, task_id, task_name,
+    changes, user_name, workspace, source_topic, source_partition, source_offset, event_data, ord)
+  where r.message_id in (select message_id from fresh)
+  order by r.ord
   returning 1
 )
 select count(*)::int as stored, case when count(*) > 0 then pg_notify($2, count(*)::text) end as notified
@@ -70,8 +66,23 @@ const arrayColumns = [
   'source_offset',
 ] as const satisfies readonly (keyof HistoryRow)[];
 
+const needsEscape = /["\\]/;
+
+/** A PostgreSQL array literal, written here because the driver escapes every element, needed or not. */
+function arrayLiteral(values: readonly (string | number | boolean | null)[]): string {
+  let literal = '{';
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i] ?? null;
+    if (i > 0) literal += ',';
+    if (value === null) literal += 'NULL';
+    else if (typeof value !== 'string') literal += String(value);
+    else literal += `"${needsEscape.test(value) ? value.replace(/["\\]/g, '\\$&') : value}"`;
+  }
+  return `${literal}}`;
+}
+
 function batchParameters(rows: readonly HistoryRow[]): unknown[] {
-  const columns = arrayColumns.map((column) => rows.map((row) => row[column]));
+  const columns = arrayColumns.map((column) => arrayLiteral(rows.map((row) => row[column])));
   const events = `[${rows.map((row) => row.event_data).join(',')}]`;
   return [appDefaults.historyWriterLockKey, appDefaults.notifyChannel, ...columns, events];
 }
