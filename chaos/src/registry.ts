@@ -5,6 +5,7 @@ import { crashTodoApi } from './scenarios/crash-todo-api.js';
 import { crashTransactionalConsumer } from './scenarios/crash-transactional-consumer.js';
 import { gracefulShutdown } from './scenarios/graceful-shutdown.js';
 import { kafkaBrokerOutage } from './scenarios/kafka-broker-outage.js';
+import { longTransaction } from './scenarios/long-transaction.js';
 import { outOfOrderCommits } from './scenarios/out-of-order-commits.js';
 import { postgresRestart } from './scenarios/postgres-restart.js';
 
@@ -18,6 +19,7 @@ export const scenarios: readonly Scenario[] = [
   crashTodoApi,
   postgresRestart,
   kafkaBrokerOutage,
+  longTransaction,
 ];
 
 export function selectScenarios(names: readonly string[] | undefined): Scenario[] {
