@@ -50,8 +50,8 @@ export interface InterruptionRun {
  * Runs a pool of identical processes over one consumer group and interrupts whichever holds the
  * group, `interruptions` times, at a random moment of its work. After each signal it waits until
  * another process commits a checkpoint (the recovery), then starts a replacement while the pool is
- * smaller than it and interruptions remain. Throws when a process fails to start; a group that does not recover in time is
- * recorded (recoveryMs undefined) and the run stops there.
+ * smaller than it and interruptions remain. Throws when a process fails to start; a group that
+ * does not recover in time is recorded (recoveryMs undefined) and the run stops there.
  */
 export async function interruptLeaseOwners(options: InterruptionOptions): Promise<InterruptionRun> {
   let started = 0;
@@ -100,7 +100,7 @@ export async function interruptLeaseOwners(options: InterruptionOptions): Promis
     await waitFor(
       () => pool.some((other) => other !== handle && other.hasPrinted('standby')),
       options.startTimeoutMs,
-      `a standby process (processes that exited by themselves: ${unexpectedExits.join(' | ') || 'none'})`,
+      () => `a standby process (processes that exited by themselves: ${unexpectedExits.join(' | ') || 'none'})`,
     );
     const lagAtSignal = await groupLag(options.db, options.group);
     const since = await serverNow(options.db);
