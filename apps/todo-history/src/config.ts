@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadEnvConfig, type PostboxEnvConfig, redactUrl } from 'postbox';
+import { ConfigError, isPostboxError, loadEnvConfig, type PostboxEnvConfig, redactUrl } from 'postbox';
 import { z } from 'zod';
 import { appDefaults } from './defaults.js';
 
@@ -70,9 +70,27 @@ function read<T>(env: Env, names: readonly string[], schema: z.ZodType<T>, fallb
   return result.data;
 }
 
+const connectionVariables = new Set(['DATABASE_URL', 'TIMESCALE_URI']);
+
+/**
+ * The library's settings. An invalid connection URL is named with the reason, but its value is not
+ * repeated: a URL too broken to parse can hide its password from any redaction.
+ */
+function libraryConfig(env: Env): PostboxEnvConfig {
+  try {
+    return loadEnvConfig(env);
+  } catch (error) {
+    const variable = isPostboxError(error, 'POSTBOX_ERR_CONFIG') ? String(error.details.variable) : undefined;
+    if (!variable || !connectionVariables.has(variable)) throw error;
+    const message = (error as ConfigError).message;
+    const shown = message.indexOf(' (got ');
+    throw new ConfigError('POSTBOX_ERR_CONFIG', `${shown === -1 ? variable : message.slice(0, shown)} (value not shown)`, { variable });
+  }
+}
+
 /** Reads the app's settings; an invalid value throws a ConfigError whose message starts with the variable's name. */
 export function loadConfig(env: Env = process.env): AppConfig {
-  const postbox = loadEnvConfig(env);
+  const postbox = libraryConfig(env);
   const retentionDays = read(env, ['HISTORY_RETENTION_DAYS'], positiveInt.max(36_500).optional(), appDefaults.history.retentionDays);
   return {
     port: read(env, ['PORT'], z.coerce.number().int().min(0).max(65_535), appDefaults.port),

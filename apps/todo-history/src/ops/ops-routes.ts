@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { type DeadLetter, type GroupStatus, isPostboxError, type KafkaRelay, type Postbox } from 'postbox';
+import { type DeadLetter, type GroupStatus, isPostboxError, type KafkaRelay, type Postbox, redactUrl } from 'postbox';
 import { z } from 'zod';
 import { appDefaults } from '../defaults.js';
 import { notFound } from '../errors.js';
@@ -25,7 +25,7 @@ function groupJson(status: GroupStatus) {
     leaseActive: status.leaseActive,
     lagMessages: status.lagMessages,
     lagSeconds: status.lagSeconds,
-    lastError: status.lastError,
+    lastError: status.lastError === null ? null : redactUrl(status.lastError),
     lastSeenAt: status.lastSeenAt.toISOString(),
     checkpoint: { transactionId: status.checkpoint.transactionId.toString(), globalPosition: status.checkpoint.globalPosition.toString() },
   };
@@ -33,7 +33,7 @@ function groupJson(status: GroupStatus) {
 
 function deadLetterJson(letter: DeadLetter) {
   const { errorStack: _stack, ...rest } = letter;
-  return rest;
+  return { ...rest, errorMessage: redactUrl(letter.errorMessage) };
 }
 
 const { deadLetterLimit, maxDeadLetterLimit } = appDefaults.ops;

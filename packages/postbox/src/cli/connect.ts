@@ -2,6 +2,7 @@ import { Option } from 'commander';
 import { loadEnvConfig, type PostboxEnvConfig, redactUrl as redact } from '../config/env.js';
 import { ConfigError } from '../errors/postbox-error.js';
 import { Postbox } from '../postbox.js';
+import { connectionPasswords, describePostgresUrl, maskPasswords } from '../sql/connection-secrets.js';
 import type { Database } from '../sql/database.js';
 import { openDatabase } from '../sql/open-database.js';
 import { CliError } from './errors.js';
@@ -30,7 +31,7 @@ function checkFlagUrl(url: string): string {
   if (!/^postgres(ql)?:\/\//.test(url) || !URL.canParse(url)) {
     throw new ConfigError(
       'POSTBOX_ERR_CONFIG',
-      `--database-url must be a postgres:// or postgresql:// URL (got ${JSON.stringify(redact(url))}).`,
+      `--database-url must be a postgres:// or postgresql:// URL (got ${JSON.stringify(describePostgresUrl(url))}).`,
       { option: '--database-url' },
     );
   }
@@ -57,24 +58,11 @@ function reason(error: unknown): string {
 
 /** Masks the URL's password wherever a driver message might repeat it, not only inside URLs. */
 function scrub(text: string, url: string | undefined): string {
-  let result = redact(text);
-  const password = url && URL.canParse(url) ? new URL(url).password : '';
-  for (const secret of new Set([password, safeDecode(password)])) {
-    if (secret.length >= 3) result = result.replaceAll(secret, '***');
-  }
-  return result;
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
+  return redact(maskPasswords(text, connectionPasswords(url)));
 }
 
 async function connect(target: Target): Promise<Database> {
-  const where = target.url ? redact(target.url) : `embedded PGlite at ${target.dataDir}`;
+  const where = target.url ? describePostgresUrl(target.url) : `embedded PGlite at ${target.dataDir}`;
   let db: Database | undefined;
   try {
     db = await openDatabase({ url: target.url, dataDir: target.dataDir, pool: target.pool });

@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { redactUrl } from '../config/env.js';
 import type { DeadLetter, DeadLetterFilter, DeadLetterStatus } from '../deadletters/dead-letter-store.js';
 import { type ConnectionFlags, databaseUrlOption, withPostbox } from './connect.js';
 import type { CliContext } from './context.js';
@@ -27,6 +28,11 @@ function target(id: string | undefined, flags: FilterFlags & { all?: boolean }):
   return { group: flags.group, topic: flags.topic };
 }
 
+/** Error texts can quote a connection URL; its password is masked before printing. */
+function redacted(letter: DeadLetter): DeadLetter {
+  return { ...letter, errorMessage: redactUrl(letter.errorMessage), errorStack: letter.errorStack && redactUrl(letter.errorStack) };
+}
+
 function summary(letter: DeadLetter): string[] {
   return [
     letter.id,
@@ -36,7 +42,7 @@ function summary(letter: DeadLetter): string[] {
     String(letter.attempts),
     letter.status,
     letter.lastFailedAt.toISOString(),
-    letter.errorMessage.replace(/\s+/g, ' ').slice(0, 80),
+    redactUrl(letter.errorMessage.replace(/\s+/g, ' ')).slice(0, 80),
   ];
 }
 
@@ -52,7 +58,7 @@ export function registerDeadLetters(program: Command, context: CliContext): void
         postbox.deadLetters.list({ group: flags.group, topic: flags.topic, status: flags.status, limit: flags.limit }),
       );
       if (flags.json) {
-        for (const letter of letters) await context.out.line(toJson(letter));
+        for (const letter of letters) await context.out.line(toJson(redacted(letter)));
         return;
       }
       if (letters.length === 0) {
@@ -69,7 +75,7 @@ export function registerDeadLetters(program: Command, context: CliContext): void
     .addOption(databaseUrlOption())
     .action(async (id: string, flags: ConnectionFlags) => {
       const letter = await withPostbox(flags, context.env, (postbox) => postbox.deadLetters.get(id));
-      await context.out.line(toJson(letter, true));
+      await context.out.line(toJson(redacted(letter), true));
     });
 
   filterOptions(

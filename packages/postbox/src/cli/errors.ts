@@ -1,5 +1,6 @@
 import { redactUrl as redact } from '../config/env.js';
 import { PostboxError } from '../errors/postbox-error.js';
+import { maskPasswords } from '../sql/connection-secrets.js';
 
 export type CliErrorCode =
   | 'POSTBOX_ERR_USAGE'
@@ -16,8 +17,11 @@ export class CliError extends PostboxError {
   }
 }
 
-/** One line, `postbox: <CODE>: <message>`, with any connection password masked. */
-export function errorLine(error: unknown): string {
+/**
+ * One line, `postbox: <CODE>: <message>`, with any connection password masked: those of URLs in
+ * the text, and the given secrets (the passwords of the connection URLs the command was given).
+ */
+export function errorLine(error: unknown, secrets: readonly string[] = []): string {
   let code: string;
   let message: string;
   if (error instanceof PostboxError) {
@@ -33,5 +37,5 @@ export function errorLine(error: unknown): string {
     code = 'POSTBOX_ERR_UNEXPECTED';
     message = String(error);
   }
-  return `postbox: ${code}: ${redact(message.replace(/\s*\n\s*/g, ' ').trim())}`;
+  return `postbox: ${code}: ${redact(maskPasswords(message, secrets).replace(/\s*\n\s*/g, ' ').trim())}`;
 }

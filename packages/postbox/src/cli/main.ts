@@ -1,6 +1,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { connectionPasswords } from '../sql/connection-secrets.js';
 import { registerCommandResults } from './command-results.js';
 import type { CliContext } from './context.js';
 import { registerDeadLetters } from './dead-letters.js';
@@ -54,26 +55,33 @@ function processIo(): CliIo {
   return { stdout: process.stdout, stderr: process.stderr, env: process.env };
 }
 
-async function usageError(error: CommanderError, output: Output): Promise<number> {
+async function usageError(error: CommanderError, output: Output, secrets: readonly string[]): Promise<number> {
   if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
   if (error.code === 'commander.help') {
     if (error.exitCode === 0) return 0;
     await output.error(errorLine(new CliError('POSTBOX_ERR_USAGE', 'A command is required; see the list above.')));
     return usageExitCode;
   }
-  await output.error(errorLine(new CliError('POSTBOX_ERR_USAGE', `${error.message.replace(/^error: /, '')} (see --help)`)));
+  await output.error(errorLine(new CliError('POSTBOX_ERR_USAGE', `${error.message.replace(/^error: /, '')} (see --help)`), secrets));
   return usageExitCode;
+}
+
+/** Passwords of every connection URL the command line or the environment holds, so that no message repeats one. */
+function connectionSecrets(args: readonly string[], env: Record<string, string | undefined>): string[] {
+  const candidates = [env.DATABASE_URL, env.TIMESCALE_URI, ...args.map((arg) => arg.replace(/^--[a-z-]+=/, ''))];
+  return candidates.flatMap((candidate) => connectionPasswords(candidate));
 }
 
 /** Runs the command line on user arguments (no node or script path) and resolves to the exit code. */
 export async function runCli(args: readonly string[], io: CliIo = processIo()): Promise<number> {
   const context: CliContext = { out: new Output(io), env: io.env, exitCode: 0 };
+  const secrets = connectionSecrets(args, io.env);
   try {
     await buildProgram(context).parseAsync([...args], { from: 'user' });
     return context.exitCode;
   } catch (error) {
-    if (error instanceof CommanderError) return usageError(error, context.out);
-    await context.out.error(errorLine(error)).catch(() => undefined);
+    if (error instanceof CommanderError) return usageError(error, context.out, secrets);
+    await context.out.error(errorLine(error, secrets)).catch(() => undefined);
     return 1;
   }
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { redactUrl } from '../config/env.js';
 import type { GroupStatus, LogStatus } from '../consumers/status.js';
 import { type ConnectionFlags, databaseUrlOption, withPostbox } from './connect.js';
 import type { CliContext } from './context.js';
@@ -26,7 +27,7 @@ function render(status: LogStatus): string {
             seconds(group.lagSeconds),
             lease(group),
             `${group.checkpoint.transactionId}/${group.checkpoint.globalPosition}`,
-            group.lastError?.replace(/\s+/g, ' ') ?? '-',
+            group.lastError === null ? '-' : redactUrl(group.lastError.replace(/\s+/g, ' ')),
           ]),
         );
   const topics =
@@ -47,6 +48,10 @@ export function registerStatus(program: Command, context: CliContext): void {
     .addOption(databaseUrlOption())
     .action(async (options: ConnectionFlags & { json?: boolean }) => {
       const status = await withPostbox(options, context.env, (postbox) => postbox.status());
-      await context.out.line(options.json ? toJson(status, true) : render(status));
+      const shown = {
+        ...status,
+        groups: status.groups.map((group) => ({ ...group, lastError: group.lastError && redactUrl(group.lastError) })),
+      };
+      await context.out.line(options.json ? toJson(shown, true) : render(shown));
     });
 }

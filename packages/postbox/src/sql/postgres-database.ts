@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { defaults } from '../config/defaults.js';
-import { redactUrl } from '../config/env.js';
+import { describePostgresUrl } from './connection-secrets.js';
 import type { Database, Executor, QueryResult } from './database.js';
 import { checkIdentifier } from './identifier.js';
 
@@ -151,7 +151,7 @@ export function postgresDatabase(url: string, options: PostgresOptions = {}): Da
   const listener = new Listener(clientConfig, onError);
   return {
     kind: 'postgres',
-    description: `postgres ${redactUrl(url)}`,
+    description: `postgres ${describePostgresUrl(url)}`,
     pool,
     async query<R>(text: string, params: readonly unknown[] = []) {
       return normalise<R>(await pool.query(text, params as unknown[]));
