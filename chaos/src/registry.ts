@@ -8,6 +8,7 @@ import { kafkaBrokerOutage } from './scenarios/kafka-broker-outage.js';
 import { longTransaction } from './scenarios/long-transaction.js';
 import { outOfOrderCommits } from './scenarios/out-of-order-commits.js';
 import { postgresRestart } from './scenarios/postgres-restart.js';
+import { slowAndPoisonHandlers } from './scenarios/slow-and-poison-handlers.js';
 
 /** Every scenario, in the order `npm run chaos` runs them. */
 export const scenarios: readonly Scenario[] = [
@@ -20,6 +21,7 @@ export const scenarios: readonly Scenario[] = [
   postgresRestart,
   kafkaBrokerOutage,
   longTransaction,
+  slowAndPoisonHandlers,
 ];
 
 export function selectScenarios(names: readonly string[] | undefined): Scenario[] {
