@@ -6,6 +6,7 @@ import { crashTransactionalConsumer } from './scenarios/crash-transactional-cons
 import { gracefulShutdown } from './scenarios/graceful-shutdown.js';
 import { kafkaBrokerOutage } from './scenarios/kafka-broker-outage.js';
 import { longTransaction } from './scenarios/long-transaction.js';
+import { memory } from './scenarios/memory.js';
 import { outOfOrderCommits } from './scenarios/out-of-order-commits.js';
 import { postgresRestart } from './scenarios/postgres-restart.js';
 import { slowAndPoisonHandlers } from './scenarios/slow-and-poison-handlers.js';
@@ -22,6 +23,7 @@ export const scenarios: readonly Scenario[] = [
   kafkaBrokerOutage,
   longTransaction,
   slowAndPoisonHandlers,
+  memory,
 ];
 
 export function selectScenarios(names: readonly string[] | undefined): Scenario[] {
