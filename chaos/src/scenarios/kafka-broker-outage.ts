@@ -15,7 +15,7 @@ const batchSize = 500;
 
 const plans = {
   full: { outagesMs: [3_000, 8_000], rate: 400, betweenMs: 3_000 },
-  reduced: { outagesMs: [2_000], rate: 300, betweenMs: 1_000 },
+  reduced: { outagesMs: [2_000], rate: 300, betweenMs: 500 },
 } as const;
 
 /** Waits for a counter to move past where it was, and says how long that took (undefined: not within timeoutMs). */

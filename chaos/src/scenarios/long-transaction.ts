@@ -24,7 +24,7 @@ const plans: Record<'full' | 'reduced', { holds: Hold[]; rate: number; betweenMs
     rate: 300,
     betweenMs: 2_000,
   },
-  reduced: { holds: [{ holdMs: 4_000, end: 'commit' }], rate: 200, betweenMs: 1_000 },
+  reduced: { holds: [{ holdMs: 3_000, end: 'commit' }], rate: 200, betweenMs: 500 },
 };
 
 interface Delivery {

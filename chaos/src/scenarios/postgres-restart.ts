@@ -39,7 +39,7 @@ const plans: Record<'full' | 'reduced', { outages: Outage[]; rate: number; betwe
     rate: 400,
     betweenMs: 3_000,
   },
-  reduced: { outages: [{ kind: 'restart', mode: 'fast', outageMs: 0 }], rate: 300, betweenMs: 1_000 },
+  reduced: { outages: [{ kind: 'restart', mode: 'fast', outageMs: 0 }], rate: 300, betweenMs: 500 },
 };
 
 interface Recovery {
