@@ -1,6 +1,6 @@
-import type { Message } from 'kafkajs';
+import type { Kafka, Message } from 'kafkajs';
 import type pg from 'pg';
-import { createKafka, type OutgoingMessage, Postbox } from 'postbox';
+import { createKafka, defaults, type OutgoingMessage, Postbox } from 'postbox';
 import { loadConfig } from '../../apps/todo-history/src/config.js';
 import { logColumns } from '../../apps/todo-history/src/queries/log-queries.js';
 import { type System, startSystem } from '../../apps/todo-history/src/system.js';
@@ -8,11 +8,14 @@ import { type Change, type EventType, todoEvent, todoMessage } from '../../apps/
 import { startMockCluster } from '../../packages/postbox/test/support/kafka-mock.js';
 import { type BenchDatabase, connect, createDatabase } from './support/database.js';
 import { chunks } from './support/messages.js';
-import { type Cell, printTable, times } from './support/table.js';
+import { type Cell, printTable, ratio, times } from './support/table.js';
 import { percentile, perSecond, sleep } from './support/timing.js';
 
 const total = Number(process.env.BENCH_TODO_INGEST_COUNT ?? 200_000);
+/** Events of the seed 003 baselines, run in two halves: one before and one after the route they are compared with. */
 const seedCount = Number(process.env.BENCH_TODO_SEED_COUNT ?? 10_000);
+/** The mock cluster serves only about the first 50,000 events of a topic (20 MB), so the Kafka variant stays well below. */
+const kafkaCount = Number(process.env.BENCH_TODO_KAFKA_COUNT ?? 20_000);
 const queryRows = Number(process.env.BENCH_TODO_QUERY_ROWS ?? 1_000_000);
 const queryRequests = Number(process.env.BENCH_TODO_QUERY_REQUESTS ?? 500);
 const groups = 50;
@@ -27,7 +30,7 @@ const eventTypes: EventType[] = ['created', 'updated', 'status_changed', 'commen
 const groupId = (g: number) => `00000000-0000-4000-8000-${String(g).padStart(12, '0')}`;
 const taskId = (t: number) => `00000000-0000-4000-9000-${String(t).padStart(12, '0')}`;
 
-/** Event i: one in ten is a Group event; tasks belong to group t % 50; timestamps a millisecond apart, ending now. */
+/** Event i: one in ten is a Group event; tasks belong to group t % 50; timestamps a millisecond apart, ending at `now`. */
 function change(i: number, now: number): Change {
   const t = (i * 7919) % tasks;
   const g = t % groups;
@@ -56,8 +59,8 @@ interface Ingest {
   startMs: number;
 }
 
-/** Starts the real system and waits until todo_event_logs holds `total` rows. */
-async function drain(env: Record<string, string>, database: BenchDatabase, deadlineMs: number): Promise<Ingest> {
+/** Starts the real system and waits until todo_event_logs holds `count` rows. */
+async function drain(env: Record<string, string>, database: BenchDatabase, count: number, deadlineMs: number): Promise<Ingest> {
   const client = await connect(database.url);
   const started = performance.now();
   let system: System | undefined;
@@ -70,7 +73,7 @@ async function drain(env: Record<string, string>, database: BenchDatabase, deadl
       rows = await countRows(client, 'todo_event_log_ids');
       const at = performance.now();
       if (rows > 0 && firstAt === 0) firstAt = at;
-      if (rows >= total || at - started > deadlineMs) return { rows, ms: at - firstAt, startMs: firstAt - started };
+      if (rows >= count || at - started > deadlineMs) return { rows, ms: at - firstAt, startMs: firstAt - started };
       await sleep(pollMs);
     }
   } finally {
@@ -79,8 +82,20 @@ async function drain(env: Record<string, string>, database: BenchDatabase, deadl
   }
 }
 
-/** The log variant: N events enqueued untimed in transactions of 10,000, then the history consumer drains them. */
-async function ingestFromLog(database: BenchDatabase, now: number): Promise<Ingest> {
+interface Baseline {
+  rows: number;
+  ms: number;
+}
+
+const addRuns = (a: Baseline, b: Baseline): Baseline => ({ rows: a.rows + b.rows, ms: a.ms + b.ms });
+
+/**
+ * The log variant: N events enqueued untimed in transactions of 10,000; then seed 003's consumer
+ * stores the first half of its events, the history consumer drains all N, and seed 003's consumer
+ * stores the second half. Running the baseline on both sides of the route evens out a machine whose
+ * load changes during the run.
+ */
+async function ingestFromLog(database: BenchDatabase, now: number): Promise<{ route: Ingest; seed: Baseline }> {
   // Let the app create its schema once, so that the load below writes into a migrated database.
   const setup = await startSystem(loadConfig({ DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'warn' }));
   await setup.close();
@@ -96,73 +111,179 @@ async function ingestFromLog(database: BenchDatabase, now: number): Promise<Inge
     await client.end();
     await postbox.close();
   }
-  return drain({}, database, 300_000);
+  const before = await seedBaseline(database, 0, Math.floor(seedCount / 2));
+  const route = await drain({}, database, total, 300_000);
+  const after = await seedBaseline(database, Math.floor(seedCount / 2), seedCount - Math.floor(seedCount / 2));
+  return { route, seed: addRuns(before, after) };
 }
 
-/** The same events produced to a 4-partition topic of the mock cluster (untimed), then drained by the route with kafkaSource. */
-async function ingestFromKafka(database: BenchDatabase, now: number): Promise<Ingest> {
+interface KafkaIngest {
+  route: Ingest;
+  /** Seed 003's design on the same topic: one INSERT per message, offsets committed every second. */
+  seed: Baseline;
+  /** A KafkaJS eachBatch consumer that only parses each value: how fast the mock cluster serves the topic. */
+  raw: Baseline;
+}
+
+/**
+ * The Kafka variant: the same events produced untimed with KafkaJS to a 4-partition topic of the
+ * mock cluster, 1,000 per send. Then, each from the beginning of the topic in a group of its own:
+ * the raw read, half of seed 003's baseline, the history route with kafkaSource (the app with
+ * KAFKA_BROKERS), and the other half of the baseline.
+ */
+async function ingestFromKafka(database: BenchDatabase, now: number): Promise<KafkaIngest> {
   const cluster = await startMockCluster();
   try {
     await cluster.createTopic(topic, 4);
-    const producer = createKafka({ brokers: cluster.brokers, clientId: 'bench' }).producer();
+    const kafka = createKafka({ brokers: cluster.brokers, clientId: 'bench' });
+    const producer = kafka.producer();
     await producer.connect();
-    for (const batch of chunks(total, 1_000, (i): Message => {
+    for (const batch of chunks(kafkaCount, 1_000, (i): Message => {
       const c = change(i, now);
       return { key: c.group.groupId, value: JSON.stringify(todoEvent(c)) };
     })) {
       await producer.send({ topic, acks: -1, messages: batch });
     }
     await producer.disconnect();
-    return await drain({ KAFKA_BROKERS: cluster.bootstrap, KAFKA_IDEMPOTENT: 'false' }, database, kafkaSeconds * 1_000);
+    // Let the app create its schema (and the baseline's table) before the baseline writes to it.
+    const setup = await startSystem(loadConfig({ DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'warn' }));
+    await setup.close();
+    const raw = await rawKafkaRead(kafka);
+    const half = Math.min(Math.floor(seedCount / 2), kafkaCount);
+    const before = await seedKafkaBaseline(kafka, database, 'seed-003-before', half);
+    const route = await drain({ KAFKA_BROKERS: cluster.bootstrap, KAFKA_IDEMPOTENT: 'false' }, database, kafkaCount, kafkaSeconds * 1_000);
+    const after = await seedKafkaBaseline(kafka, database, 'seed-003-after', half);
+    return { route, seed: addRuns(before, after), raw };
   } finally {
     await cluster.stop();
   }
+}
+
+/** Waits until done() is true or the time runs out. */
+async function until(done: () => boolean, seconds: number): Promise<void> {
+  const deadline = performance.now() + seconds * 1_000;
+  while (!done() && performance.now() < deadline) await sleep(1);
+}
+
+/** The read limit of the mock cluster: KafkaJS eachBatch, 4 partitions at once, the source's fetch sizes, JSON.parse only. */
+async function rawKafkaRead(kafka: Kafka): Promise<Baseline> {
+  const consumer = kafka.consumer({
+    groupId: 'bench-raw-read',
+    maxBytes: defaults.kafkaSource.maxBytes,
+    maxBytesPerPartition: defaults.kafkaSource.maxBytesPerPartition,
+    maxWaitTimeInMs: defaults.kafkaSource.maxWaitTimeMs,
+  });
+  await consumer.connect();
+  let read = 0;
+  let firstAt = 0;
+  let lastAt = 0;
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      partitionsConsumedConcurrently: defaults.kafkaSource.partitionsConsumedConcurrently,
+      eachBatch: async ({ batch }) => {
+        if (firstAt === 0) firstAt = performance.now();
+        for (const message of batch.messages) JSON.parse(message.value?.toString() ?? 'null');
+        read += batch.messages.length;
+        lastAt = performance.now();
+      },
+    });
+    await until(() => read >= kafkaCount, kafkaSeconds);
+  } finally {
+    await consumer.disconnect();
+  }
+  return { rows: read, ms: lastAt - firstAt };
+}
+
+/**
+ * Seed 003's consumer on Kafka: one message at a time, one autocommit INSERT each into
+ * seed_event_logs, offsets committed every second (its CommitInterval). Timed from the first
+ * message to the count-th row.
+ */
+async function seedKafkaBaseline(kafka: Kafka, database: BenchDatabase, groupId: string, count: number): Promise<Baseline> {
+  const client = await connect(database.url);
+  const consumer = kafka.consumer({ groupId });
+  let stored = 0;
+  let firstAt = 0;
+  let lastAt = 0;
+  try {
+    await client.query('create table if not exists seed_event_logs (like todo_event_logs including all)');
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      autoCommitInterval: 1_000,
+      eachMessage: async ({ message, partition }) => {
+        if (stored >= count) return;
+        if (firstAt === 0) firstAt = performance.now();
+        const event = JSON.parse(message.value?.toString() ?? 'null') as ReturnType<typeof todoEvent>;
+        await client.query(seedInsert, seedRow(event, `kafka:${topic}:${partition}:${message.offset}`, partition, message.offset));
+        stored += 1;
+        lastAt = performance.now();
+      },
+    });
+    await until(() => stored >= count, kafkaSeconds);
+  } finally {
+    await consumer.disconnect();
+    await client.end();
+  }
+  return { rows: stored, ms: lastAt - firstAt };
 }
 
 const seedInsert = `insert into seed_event_logs ("timestamp", event_type, entity, entity_id, group_id, group_name, task_id, task_name,
   changes, user_name, workspace, event_data, message_id, source_topic, source_partition, source_offset)
 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`;
 
+/** Seed 003's InsertLog parameters for one event. */
+function seedRow(event: ReturnType<typeof todoEvent>, messageId: string, partition: number | null, offset: string): unknown[] {
+  const p = event.payload;
+  return [
+    event.timestamp,
+    event.eventType,
+    p.entity,
+    p.entityId,
+    p.groupId,
+    p.groupName,
+    p.taskId,
+    p.taskName,
+    p.changes,
+    p.user,
+    p.workspace,
+    JSON.stringify(event),
+    messageId,
+    topic,
+    partition,
+    offset,
+  ];
+}
+
 /**
- * Seed 003's consumer: reads the events already in the log (1,000 a read, untimed apart from the
- * reads themselves) and stores each with an INSERT of its own, autocommit, one after another, into a
- * plain copy of todo_event_logs (same columns, primary key and indexes).
+ * Seed 003's consumer on the log: reads `count` events from the `skip`-th on (1,000 a read, the
+ * reads inside its time) and stores each with an INSERT of its own, autocommit, one after another,
+ * into a plain copy of todo_event_logs (same columns, primary key and indexes).
  */
-async function seedBaseline(database: BenchDatabase): Promise<{ rows: number; ms: number }> {
+async function seedBaseline(database: BenchDatabase, skip: number, count: number): Promise<Baseline> {
   const client = await connect(database.url);
   try {
-    await client.query('create table seed_event_logs (like todo_event_logs including all)');
+    await client.query('create table if not exists seed_event_logs (like todo_event_logs including all)');
     let after = '0';
+    if (skip > 0) {
+      const { rows } = await client.query<{ after: string }>(
+        'select global_position::text as after from postbox.messages where topic = $1 order by global_position offset $2 limit 1',
+        [topic, skip - 1],
+      );
+      after = rows[0]?.after ?? after;
+    }
     let stored = 0;
     const started = performance.now();
-    while (stored < seedCount) {
+    while (stored < count) {
       const { rows } = await client.query<{ message_id: string; payload: ReturnType<typeof todoEvent>; global_position: string }>(
         `select message_id, payload, global_position::text as global_position from postbox.messages
          where topic = $1 and global_position > $2 order by global_position limit 1000`,
         [topic, after],
       );
       if (rows.length === 0) break;
-      for (const row of rows.slice(0, seedCount - stored)) {
-        const event = row.payload;
-        const p = event.payload;
-        await client.query(seedInsert, [
-          event.timestamp,
-          event.eventType,
-          p.entity,
-          p.entityId,
-          p.groupId,
-          p.groupName,
-          p.taskId,
-          p.taskName,
-          p.changes,
-          p.user,
-          p.workspace,
-          JSON.stringify(event),
-          row.message_id,
-          topic,
-          null,
-          row.global_position,
-        ]);
+      for (const row of rows.slice(0, count - stored)) {
+        await client.query(seedInsert, seedRow(row.payload, row.message_id, null, row.global_position));
         stored++;
       }
       after = rows.at(-1)?.global_position ?? after;
@@ -248,8 +369,7 @@ async function main(): Promise<void> {
   const kafkaDb = await createDatabase('todo_history_kafka');
   try {
     const log = await ingestFromLog(logDb, now);
-    const seed = await seedBaseline(logDb);
-    let kafka: Ingest | undefined;
+    let kafka: KafkaIngest | undefined;
     let kafkaError: string | undefined;
     try {
       kafka = await ingestFromKafka(kafkaDb, now);
@@ -259,71 +379,78 @@ async function main(): Promise<void> {
     }
 
     const rate = (run: { rows: number; ms: number }) => perSecond(run.rows, run.ms);
-    const ingestRow = (name: string, run: Ingest): Cell[] => [
+    /** seed: the baseline the run is compared with; 'self' for a baseline itself, 'none' for the raw read. */
+    const ingestRow = (name: string, run: Baseline & { startMs?: number }, seed: Baseline | 'self' | 'none', raw?: Baseline): Cell[] => [
       name,
       run.rows.toLocaleString('en-US'),
       (run.ms / 1000).toFixed(2),
       rate(run),
-      times(rate(run), rate(seed)),
-      (run.startMs / 1000).toFixed(1),
+      seed === 'self' ? '1.0×' : seed === 'none' ? '' : times(rate(run), rate(seed)),
+      raw ? ratio(rate(run), rate(raw)) : '',
+      run.startMs === undefined ? '-' : (run.startMs / 1000).toFixed(1),
     ];
     printTable(
       `todo-history ingest: seed 003 events into todo_event_logs (${groups} groups, ${tasks.toLocaleString('en-US')} tasks)`,
-      ['consumer', 'messages', 'seconds', 'msg/s', 'of seed 003', 'start s (untimed)'],
+      ['consumer', 'messages', 'seconds', 'msg/s', 'of seed 003', 'of raw Kafka read', 'start s (untimed)'],
       [
-        ingestRow('history route, PostgreSQL log (logSource), batched insert', log),
-        kafka
-          ? ingestRow('history route, Kafka mock cluster (kafkaSource), batched insert', kafka)
-          : ['history route, Kafka (kafkaSource)', 'not measured', kafkaError ?? '', '', '', ''],
-        [
-          'seed 003: one INSERT per message, autocommit, sequential',
-          seed.rows.toLocaleString('en-US'),
-          (seed.ms / 1000).toFixed(2),
-          rate(seed),
-          '1.0×',
-          '-',
-        ],
+        ingestRow('history route, PostgreSQL log (logSource), batched insert', log.route, log.seed),
+        ingestRow('seed 003 on the log: one INSERT per message, autocommit', log.seed, 'self'),
+        ...(kafka
+          ? [
+              ingestRow('history route, Kafka mock cluster (kafkaSource), batched insert', kafka.route, kafka.seed, kafka.raw),
+              ingestRow('seed 003 on Kafka: one INSERT per message, offsets every 1 s', kafka.seed, 'self', kafka.raw),
+              ingestRow('raw KafkaJS eachBatch read of the topic (JSON.parse only)', kafka.raw, 'none', kafka.raw),
+            ]
+          : [['history route, Kafka (kafkaSource)', 'not measured', kafkaError ?? '', '', '', '', '']]),
       ],
     );
 
-    const system = await startSystem(loadConfig({ DATABASE_URL: logDb.url, PORT: '0', OUTBOX_INTERVAL: '100ms', LOG_LEVEL: 'warn' }));
-    const client = await connect(logDb.url);
-    try {
-      await fillLogs(client);
-      const latencies = await queryRace(system, client);
-      const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
-      const row = (name: string, values: number[]): Cell[] => [
-        name,
-        values.length.toLocaleString('en-US'),
-        percentile(values, 50),
-        percentile(values, 95),
-        mean(values),
-      ];
-      printTable(
-        `todo-history query: GET /api/logs/group/:id (limit 100) on ${queryRows.toLocaleString('en-US')} rows, ms`,
-        ['path', 'requests', 'p50', 'p95', 'mean'],
-        [
-          row('API (Fastify inject, pool, zod, JSON)', latencies.api),
-          row('same SQL on a pg client', latencies.direct),
-          [
-            'API ÷ direct',
-            '',
-            times(percentile(latencies.api, 50), percentile(latencies.direct, 50)),
-            times(percentile(latencies.api, 95), percentile(latencies.direct, 95)),
-            times(mean(latencies.api), mean(latencies.direct)),
-          ],
-        ],
-      );
-      console.log('Targets: history route / seed 003 ≥ 20×; API p50 ÷ direct p50 ≤ 2×.');
-    } finally {
-      await client.end();
-      await system.close();
-    }
+    console.log('Targets: history route / seed 003 ≥ 20× (log and Kafka); API p50 ÷ direct p50 ≤ 2×.');
 
-    if (log.rows < total) throw new Error(`the log consumer stored ${log.rows} of ${total} events`);
-    if (kafka && kafka.rows < total) console.log(`The Kafka variant stored ${kafka.rows} of ${total} events in ${kafkaSeconds} s.`);
+    if (queryRequests > 0) await queryBenchmark(logDb);
+
+    if (log.route.rows < total) throw new Error(`the log consumer stored ${log.route.rows} of ${total} events`);
+    if (kafka && kafka.route.rows < kafkaCount) {
+      console.log(`The Kafka variant stored ${kafka.route.rows} of ${kafkaCount} events in ${kafkaSeconds} s.`);
+    }
   } finally {
     await Promise.all([logDb.drop(), kafkaDb.drop()]);
+  }
+}
+
+/** GET /api/logs/group/:id through the API against the same SQL, on 1,000,000 rows (BENCH_TODO_QUERY_REQUESTS=0 skips it). */
+async function queryBenchmark(logDb: BenchDatabase): Promise<void> {
+  const system = await startSystem(loadConfig({ DATABASE_URL: logDb.url, PORT: '0', OUTBOX_INTERVAL: '100ms', LOG_LEVEL: 'warn' }));
+  const client = await connect(logDb.url);
+  try {
+    await fillLogs(client);
+    const latencies = await queryRace(system, client);
+    const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+    const row = (name: string, values: number[]): Cell[] => [
+      name,
+      values.length.toLocaleString('en-US'),
+      percentile(values, 50),
+      percentile(values, 95),
+      mean(values),
+    ];
+    printTable(
+      `todo-history query: GET /api/logs/group/:id (limit 100) on ${queryRows.toLocaleString('en-US')} rows, ms`,
+      ['path', 'requests', 'p50', 'p95', 'mean'],
+      [
+        row('API (Fastify inject, pool, zod, JSON)', latencies.api),
+        row('same SQL on a pg client', latencies.direct),
+        [
+          'API ÷ direct',
+          '',
+          times(percentile(latencies.api, 50), percentile(latencies.direct, 50)),
+          times(percentile(latencies.api, 95), percentile(latencies.direct, 95)),
+          times(mean(latencies.api), mean(latencies.direct)),
+        ],
+      ],
+    );
+  } finally {
+    await client.end();
+    await system.close();
   }
 }
 
