@@ -5,7 +5,7 @@ import { readAfter, readAfterIn } from '../log/read.js';
 import type { Database, Executor } from '../sql/database.js';
 import type { EventLike, RecordedEvent } from './event.js';
 import { isDatabase } from './executor.js';
-import { toRecordedEvent } from './recorded-event.js';
+import { recordedEventOf, toRecordedEvent } from './recorded-event.js';
 import { type Upcasters, upcastAll } from './upcasters.js';
 
 export interface ReadAllOptions {
@@ -47,22 +47,7 @@ export async function readAll<E extends EventLike = EventLike>(
     const read = { topics: options.categories, after, limit };
     const messages = isDatabase(db) ? await readAfter(db, read) : await readAfterIn(db, read);
     const last = messages.at(-1);
-    const events = messages
-      .filter((message) => message.streamId !== null)
-      .map((message) =>
-        toRecordedEvent({
-          global_position: String(message.globalPosition),
-          transaction_id: String(message.transactionId),
-          topic: message.topic,
-          message_id: message.id,
-          type: message.type,
-          payload: message.payload,
-          headers: message.headers,
-          stream_id: message.streamId,
-          stream_position: String(message.streamPosition),
-          created_at: message.createdAt,
-        }),
-      );
+    const events = messages.filter((message) => message.streamId !== null).map(recordedEventOf);
     return {
       events: upcastAll(events, options.upcasters) as RecordedEvent<E>[],
       position: last ? { transactionId: last.transactionId, globalPosition: last.globalPosition } : after,

@@ -3,7 +3,7 @@ import type { BatchContext, Consumer, ConsumerOptions } from '../consumers/consu
 import { addDeadLetter, claimRetries, type DeadLetter, markRetried } from '../deadletters/dead-letter-store.js';
 import { PostboxError } from '../errors/postbox-error.js';
 import type { EventLike, RecordedEvent } from '../eventstore/event.js';
-import { eventColumns, toRecordedEvent } from '../eventstore/recorded-event.js';
+import { eventColumns, recordedEventOf } from '../eventstore/recorded-event.js';
 import type { Upcasters } from '../eventstore/upcasters.js';
 import { type LogMessage, type MessageRow, toLogMessage } from '../log/message.js';
 import type { HealthCheck } from '../observability/health.js';
@@ -252,7 +252,7 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
   }
 
   private toEvent(message: LogMessage): RecordedEvent<E> {
-    const event = toRecordedEvent(toRow(message));
+    const event = recordedEventOf(message);
     return (this.options.upcasters ? this.options.upcasters.upcast(event) : event) as unknown as RecordedEvent<E>;
   }
 
@@ -374,20 +374,4 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
     if (error === undefined) await markRetried(tx, letter.id);
     else await this.deadLetter(tx, version, message, error);
   }
-}
-
-function toRow(message: LogMessage): MessageRow {
-  return {
-    global_position: String(message.globalPosition),
-    transaction_id: String(message.transactionId),
-    topic: message.topic,
-    message_id: message.id,
-    type: message.type,
-    key: message.key,
-    payload: message.payload,
-    headers: message.headers,
-    stream_id: message.streamId,
-    stream_position: message.streamPosition === null ? null : String(message.streamPosition),
-    created_at: message.createdAt,
-  };
 }

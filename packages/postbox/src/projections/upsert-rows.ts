@@ -48,9 +48,38 @@ function keyColumns(key: UpsertOptions['key']): readonly string[] {
   return columns;
 }
 
-/** JSON for the database: bigint as its digits (JSON has no bigint); dates through toJSON as usual. */
-function toJson(rows: readonly Row[]): string {
-  return JSON.stringify(rows, (_name, value) => (typeof value === 'bigint' ? value.toString() : value));
+function jsonValue(value: unknown): string {
+  switch (typeof value) {
+    case 'number':
+      return Number.isFinite(value) ? String(value) : 'null';
+    case 'bigint':
+      return value.toString();
+    case 'undefined':
+      return 'null';
+    case 'object':
+      if (value === null) return 'null';
+      if (value instanceof Date) return JSON.stringify(value);
+      return JSON.stringify(value, (_name, item) => (typeof item === 'bigint' ? item.toString() : item));
+    default:
+      return JSON.stringify(value) ?? 'null';
+  }
+}
+
+/**
+ * The rows as a JSON array for json_populate_recordset, written column by column (a replacer
+ * function would take JSON.stringify off its fast path): bigint as its digits, dates as ISO text.
+ */
+function toJson(rows: readonly Row[], columns: readonly string[]): string {
+  const names = columns.map((column) => JSON.stringify(column));
+  const parts: string[] = [];
+  for (const row of rows) {
+    let text = '{';
+    for (let index = 0; index < columns.length; index++) {
+      text += `${index === 0 ? '' : ','}${names[index]}:${jsonValue(row[columns[index] as string])}`;
+    }
+    parts.push(`${text}}`);
+  }
+  return `[${parts.join(',')}]`;
 }
 
 /** The same text for values the database compares as equal keys (1n, 1 and '1'). */
@@ -66,19 +95,27 @@ function keyText(row: Row, key: readonly string[]): string {
 }
 
 /** Rows that share one column list, in order. */
-function runsOfSameColumns(rows: readonly Row[]): Row[][] {
-  const runs: Row[][] = [];
-  let signature: string | undefined;
+function sameColumns(row: Row, columns: readonly string[]): boolean {
+  let count = 0;
+  for (const column in row) {
+    if (column !== columns[count]) return false;
+    count++;
+  }
+  return count === columns.length;
+}
+
+function runsOfSameColumns(rows: readonly Row[]): { columns: string[]; rows: Row[] }[] {
+  const runs: { columns: string[]; rows: Row[] }[] = [];
+  let current: { columns: string[]; rows: Row[] } | undefined;
   for (const row of rows) {
     if (typeof row !== 'object' || row === null || Array.isArray(row)) {
       throw new ValidationError('POSTBOX_ERR_BAD_OPTION', 'Every row must be an object of column values.', { option: 'rows' });
     }
-    const columns = Object.keys(row).join('\u0000');
-    if (columns !== signature || runs.length === 0) {
-      runs.push([]);
-      signature = columns;
+    if (!current || !sameColumns(row, current.columns)) {
+      current = { columns: Object.keys(row), rows: [] };
+      runs.push(current);
     }
-    runs.at(-1)?.push(row);
+    current.rows.push(row);
   }
   return runs;
 }
@@ -143,9 +180,9 @@ export async function upsertRows(tx: Executor, table: string, rows: readonly Row
   }
   let written = 0;
   for (const run of runsOfSameColumns(rows)) {
-    const unique = oneRowPerKey(run, key, onConflict);
-    const sql = upsertSql(table, Object.keys(unique[0] as Row), key, onConflict);
-    written += (await tx.query(sql, [toJson(unique)])).rowCount;
+    const unique = oneRowPerKey(run.rows, key, onConflict);
+    const sql = upsertSql(table, run.columns, key, onConflict);
+    written += (await tx.query(sql, [toJson(unique, run.columns)])).rowCount;
   }
   return written;
 }
