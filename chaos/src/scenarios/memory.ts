@@ -9,7 +9,7 @@ const mib = 1024 * 1024;
 
 const plans = {
   full: { messages: 1_000_000, heapAllowanceBytes: 4 * mib, timeoutMs: 300_000 },
-  reduced: { messages: 100_000, heapAllowanceBytes: 4 * mib, timeoutMs: 90_000 },
+  reduced: { messages: 50_000, heapAllowanceBytes: 4 * mib, timeoutMs: 90_000 },
 } as const;
 /** RSS also moves with the allocator and the JIT; only a large growth is a leak. */
 const rssAllowanceBytes = 64 * mib;
