@@ -4,7 +4,7 @@ import type { Scenario } from '../scenario.js';
 import { ProcessGroup, processEntry } from '../support/child-process.js';
 import { tally } from '../support/delivery-count.js';
 import { runInterruptedGroups } from '../support/interrupted-group-run.js';
-import { readWholeTopic } from '../support/kafka-topic-reader.js';
+import { startTopicReader, type TopicReader } from '../support/kafka-topic-reader.js';
 
 const leaseTtlMs = 1_000;
 const topic = 'chaos-relayed';
@@ -28,11 +28,15 @@ export const crashKafkaRelay: Scenario = {
     const { kills, poolSize, messagesPerSecond } = settings[context.mode];
     const processes = new ProcessGroup();
     let cluster: MockCluster | undefined;
+    let reader: Promise<TopicReader> | undefined;
     const postbox = await Postbox.create({ databaseUrl: context.databaseUrl, migrate: 'auto' });
     try {
       cluster = await startMockCluster();
       await cluster.createTopic(topic, 4);
       const brokers = cluster.bootstrap;
+      // The reader joins its group while the relays start, and reads the topic as it fills.
+      const topicReader = startTopicReader(createKafka({ brokers: cluster.brokers }), topic);
+      reader = topicReader;
       const outcome = await runInterruptedGroups({
         context,
         postbox,
@@ -45,7 +49,7 @@ export const crashKafkaRelay: Scenario = {
             messagesPerTransaction: 25,
             message: (sequence) => ({ topic, type: 'order.placed', key: `customer-${sequence % 50}`, payload: { sequence } }),
             observe: async () => {
-              const records = await readWholeTopic(createKafka({ brokers: brokers.split(',') }), topic, 60_000);
+              const records = await (await topicReader).records(60_000);
               return tally(records.map((record) => record.headers[kafkaHeaderNames.id] ?? `no message-id header at ${record.offset}`));
             },
             duplicatesAllowed: (interruptions) => interruptions * batchSize,
@@ -71,6 +75,7 @@ export const crashKafkaRelay: Scenario = {
       return outcome;
     } finally {
       await processes.killAll();
+      await (await reader?.catch(() => undefined))?.stop();
       await postbox.close(2_000);
       await cluster?.stop();
     }

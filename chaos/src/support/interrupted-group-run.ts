@@ -83,6 +83,7 @@ export async function runInterruptedGroups(options: InterruptedGroupOptions): Pr
       startTimeoutMs,
       // Messages start to flow once the processes are up, so that a slow start does not pile up a backlog.
       onPoolReady: () => {
+        context.log(`${options.poolSize} processes started; messages flow`);
         for (const producer of producers) producer.start();
       },
       log: context.log,
@@ -102,6 +103,7 @@ export async function runInterruptedGroups(options: InterruptedGroupOptions): Pr
   }
   // A process still loading has no signal handler yet; stop only processes that have started.
   await Promise.all(run.pool.map((handle) => handle.waitForLine('standby', startTimeoutMs).catch(() => undefined)));
+  context.log('backlog drained; stopping the last processes');
   const finalExits = await Promise.all(
     run.pool.map(async (handle) => {
       const signalledAt = performance.now();

@@ -21,31 +21,52 @@ export async function topicRecordCount(kafka: Kafka, topic: string): Promise<num
   }
 }
 
+export interface TopicReader {
+  /** Every record of the topic so far, once as many have been read as the topic holds now. */
+  records(timeoutMs: number): Promise<TopicRecord[]>;
+  stop(): Promise<void>;
+}
+
 /**
- * Every record of a topic, from the beginning of each partition up to the high watermark seen
- * when the read starts, read by a consumer group of its own (its offsets are never committed).
+ * Reads a topic from the beginning of each partition with a consumer group of its own (its offsets
+ * are never committed), from now until stop(). Start it early: joining a group takes seconds.
  */
-export async function readWholeTopic(kafka: Kafka, topic: string, timeoutMs: number): Promise<TopicRecord[]> {
-  const total = await topicRecordCount(kafka, topic);
-  const records: TopicRecord[] = [];
-  if (total === 0) return records;
+export async function startTopicReader(kafka: Kafka, topic: string): Promise<TopicReader> {
+  const read: TopicRecord[] = [];
   const consumer = kafka.consumer({ groupId: `chaos-reader-${randomUUID()}`, maxWaitTimeInMs: 100, maxBytes: 50 * 1024 * 1024 });
   await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch }) => {
+      for (const message of batch.messages) {
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
+        read.push({ partition: batch.partition, offset: message.offset, key: message.key?.toString() ?? null, headers });
+      }
+    },
+  });
+  return {
+    async records(timeoutMs) {
+      const total = await topicRecordCount(kafka, topic);
+      await waitFor(
+        () => read.length >= total,
+        timeoutMs,
+        () => `${total} records of Kafka topic ${topic} (read ${read.length})`,
+        50,
+      );
+      return [...read];
+    },
+    stop: () => consumer.disconnect(),
+  };
+}
+
+/** Every record of a topic, up to the high watermark seen when the read starts (joining the reader's group takes seconds). */
+export async function readWholeTopic(kafka: Kafka, topic: string, timeoutMs: number): Promise<TopicRecord[]> {
+  const reader = await startTopicReader(kafka, topic);
   try {
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        for (const message of batch.messages) {
-          const headers: Record<string, string> = {};
-          for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
-          records.push({ partition: batch.partition, offset: message.offset, key: message.key?.toString() ?? null, headers });
-        }
-      },
-    });
-    await waitFor(() => records.length >= total, timeoutMs, `${total} records of Kafka topic ${topic} (read ${records.length})`, 50);
-    return records;
+    return await reader.records(timeoutMs);
   } finally {
-    await consumer.disconnect();
+    await reader.stop();
   }
 }
