@@ -37,9 +37,6 @@ export function errorLine(error: unknown, secrets: readonly string[] = []): stri
     code = 'POSTBOX_ERR_UNEXPECTED';
     message = String(error);
   }
-  return `postbox: ${code}: ${redact(
-    maskPasswords(message, secrets)
-      .replace(/\s*\n\s*/g, ' ')
-      .trim(),
-  )}`;
+  const oneLine = maskPasswords(message, secrets).replace(/\s*\n\s*/g, ' ').trim();
+  return `postbox: ${code}: ${redact(oneLine)}`;
 }
