@@ -29,8 +29,11 @@ export const appDefaults = Object.freeze({
   /** Workspace of a group created without one. */
   workspace: 'default',
   history: Object.freeze({
-    /** Events read and inserted per batch (one INSERT and one transaction per batch). */
-    batchSize: 500,
+    /**
+     * Events read and inserted per batch (one INSERT and one transaction per batch). A backlog drains
+     * with a few large transactions; a quiet stream still goes one small batch at a time.
+     */
+    batchSize: 2_000,
     /** A history event larger than this, as JSON bytes, goes to dead letters undecoded. */
     maxEventBytes: 65_536,
     /** Native partitioning: daily partitions created this many days ahead of today (UTC). */
