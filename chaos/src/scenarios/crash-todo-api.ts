@@ -120,6 +120,7 @@ export const crashTodoApi: Scenario = {
       if (exit.code !== 0)
         violations.push(`the app exited with ${exit.code ?? exit.signal} on SIGTERM: ${app.handle.outputTail.slice(-500)}`);
 
+      const resumed = resumes.filter((ms) => ms !== undefined);
       const audit = await auditTodoHistory(postbox.db, topic, load.records);
       violations.push(...audit.violations);
       return {
@@ -133,10 +134,7 @@ export const crashTodoApi: Scenario = {
         notes: [
           ...audit.notes,
           describeDurations('first acknowledged request after a kill', recoveries),
-          `${describeDurations(
-            'history consumer resumed after a kill',
-            resumes.filter((ms) => ms !== undefined),
-          )}; ` + `${resumes.filter((ms) => ms === undefined).length} kills came before it had resumed`,
+          `${describeDurations('history consumer resumed after a kill', resumed)}; ${resumes.length - resumed.length} kills came before it had resumed`,
           `exit after the final SIGTERM: ${Math.round(exit.at - signalledAt)} ms`,
         ],
       };
