@@ -18,8 +18,8 @@ interface Hold {
 const plans: Record<'full' | 'reduced', { holds: Hold[]; rate: number; betweenMs: number }> = {
   full: {
     holds: [
-      { holdMs: 15_000, end: 'commit' },
-      { holdMs: 8_000, end: 'rollback' },
+      { holdMs: 12_000, end: 'commit' },
+      { holdMs: 6_000, end: 'rollback' },
     ],
     rate: 300,
     betweenMs: 2_000,

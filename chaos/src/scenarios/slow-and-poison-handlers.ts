@@ -13,7 +13,7 @@ const concurrency = 8;
 const maxAttempts = 4;
 
 const plans = {
-  full: { messages: 10_000, slowEvery: 333, slowMs: 500 },
+  full: { messages: 10_000, slowEvery: 500, slowMs: 500 },
   reduced: { messages: 2_000, slowEvery: 250, slowMs: 300 },
 } as const;
 
