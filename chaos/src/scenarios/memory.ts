@@ -13,8 +13,12 @@ const plans = {
 } as const;
 /** RSS also moves with the allocator and the JIT; only a large growth is a leak. */
 const rssAllowanceBytes = 64 * mib;
-/** Timers and sockets come and go with the pool and the poll loop; a leak grows without bound. */
+/** Timers come and go with the poll loop and the heartbeat; a leak grows without bound. */
 const resourceAllowance = 2;
+/** Handles of database connections, checked against the connections open instead. */
+const connectionHandles = new Set(['TCPSocketWrap', 'ConnectWrap']);
+/** The library's default pool (10) and its LISTEN connection. */
+const maxPoolConnections = 11;
 
 interface Sample {
   handled: number;
@@ -52,6 +56,10 @@ function heapSlope(points: readonly Sample[]): number {
 }
 
 const inMib = (bytes: number) => `${(bytes / mib).toFixed(1)} MiB`;
+const resources = (sample: Sample) =>
+  Object.entries(sample.resources)
+    .map(([type, count]) => `${type} ${count}`)
+    .join(', ');
 const totalResources = (sample: Sample) => Object.values(sample.resources).reduce((sum, count) => sum + count, 0);
 
 export const memory: Scenario = {
@@ -74,20 +82,26 @@ export const memory: Scenario = {
       });
       await router.waitForLine('active', 30_000);
       const started = performance.now();
+      // Four publishers at once, so that publishing keeps ahead of the group on two cores.
       const batch = 1_000;
-      for (let first = 0; first < plan.messages; first += batch) {
-        await postbox.publish(
-          Array.from({ length: Math.min(batch, plan.messages - first) }, (_, offset) => {
-            const sequence = first + offset;
-            return {
-              topic,
-              type: 'volume',
-              key: `key-${sequence % 64}`,
-              payload: { sequence, note: 'a payload of about a hundred bytes' },
-            };
-          }),
-        );
-      }
+      const publishers = 4;
+      await Promise.all(
+        Array.from({ length: publishers }, async (_, publisher) => {
+          for (let first = publisher * batch; first < plan.messages; first += publishers * batch) {
+            await postbox.publish(
+              Array.from({ length: Math.min(batch, plan.messages - first) }, (_, offset) => {
+                const sequence = first + offset;
+                return {
+                  topic,
+                  type: 'volume',
+                  key: `key-${sequence % 64}`,
+                  payload: { sequence, note: 'a payload of about a hundred bytes' },
+                };
+              }),
+            );
+          }
+        }),
+      );
       const publishedMs = performance.now() - started;
       log(`published ${plan.messages.toLocaleString('en-US')} messages in ${(publishedMs / 1000).toFixed(1)} s`);
       await router.waitForLine('done', plan.timeoutMs);
@@ -110,14 +124,20 @@ export const memory: Scenario = {
         );
       }
       if (rssGrowth > rssAllowanceBytes) violations.push(`RSS grew by ${inMib(rssGrowth)} (allowed ${inMib(rssAllowanceBytes)})`);
+      // Sockets follow the pool, which grows and shrinks up to its maximum; any other handle must not grow.
       const grownResources = Object.entries(last.resources).filter(
-        ([type, count]) => count > (warm.resources[type] ?? 0) + resourceAllowance,
+        ([type, count]) => !connectionHandles.has(type) && count > (warm.resources[type] ?? 0) + resourceAllowance,
       );
       if (grownResources.length > 0) {
         violations.push(
           `active resources grew: ${grownResources.map(([type, count]) => `${type} ${warm.resources[type] ?? 0} → ${count}`).join(', ')}`,
         );
       }
+      const maxConnections = Math.max(...points.map((point) => point.connections));
+      if (maxConnections > maxPoolConnections)
+        violations.push(`${maxConnections} database connections open at once, over ${maxPoolConnections}`);
+      const strays = points.filter((point) => (point.resources.TCPSocketWrap ?? 0) > point.connections + resourceAllowance);
+      if (strays.length > 0) violations.push(`sockets outnumber database connections: ${resources(strays.at(-1) as Sample)}`);
       const maxListeners = Math.max(...points.map((point) => point.maxListeners));
       if (maxListeners > warm.maxListeners + 1) {
         violations.push(`listeners on one database connection grew from ${warm.maxListeners} to ${maxListeners}`);
@@ -126,10 +146,6 @@ export const memory: Scenario = {
       const duplicated = last.deliveries - last.handled;
       if (lost > 0) violations.push(`${lost} messages never reached the handler`);
 
-      const resources = (sample: Sample) =>
-        Object.entries(sample.resources)
-          .map(([type, count]) => `${type} ${count}`)
-          .join(', ');
       const first = points[0] as Sample;
       return {
         runs: 1,
