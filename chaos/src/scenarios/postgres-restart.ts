@@ -160,8 +160,9 @@ export const postgresRestart: Scenario = {
         stopping.add(handle);
         handle.signal('SIGTERM');
       }
-      for (const exit of await Promise.all([consumer.exited, router.exited])) {
-        if (exit.code !== 0) violations.push(`a consumer exited with ${exit.code ?? exit.signal} on SIGTERM`);
+      for (const handle of [consumer, router]) {
+        const exit = await handle.exited;
+        if (exit.code !== 0) violations.push(`the ${handle.name} exited with ${exit.code ?? exit.signal} on SIGTERM`);
       }
 
       const consumerCount = countDeliveries(sentIds, tally(await effectIds(postbox.db, 'chaos_consumer_effects')));
