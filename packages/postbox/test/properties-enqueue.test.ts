@@ -144,7 +144,7 @@ describe.each(backends)('enqueue on $name under hostile input', (backend) => {
         expectStored(toLogMessage(rows[0] as MessageRow), candidate, id);
         accepted.push({ message: candidate, id });
       }),
-      propertyRuns(120),
+      propertyRuns(100),
     );
     expect(accepted.length).toBeGreaterThan(0);
   });
@@ -204,7 +204,7 @@ describe.each(backends)('enqueue on $name under hostile input', (backend) => {
         expect(rows).toEqual([{ same: true }]);
         stored++;
       }),
-      propertyRuns(80),
+      propertyRuns(60),
     );
     expect(stored).toBeGreaterThan(0);
   });
