@@ -55,3 +55,27 @@ export function ownerPid(owner: string): number | undefined {
   const pid = Number(owner.split(':').at(-2));
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
+
+/** The group's row in words, for a report of a group that did not recover. */
+export async function describeGroupRow(db: Executor, group: string): Promise<string> {
+  const { rows } = await db.query<Record<string, unknown>>(
+    `select lease_owner, lease_expires_at > now() as lease_active, last_error, updated_at, last_seen_at,
+            checkpoint_transaction_id::text || '/' || checkpoint_position::text as checkpoint
+     from postbox.consumer_groups where group_name = $1`,
+    [group],
+  );
+  return JSON.stringify(rows[0] ?? null);
+}
+
+/**
+ * The oldest open transaction on the whole server that holds a transaction id, in words: readers
+ * of every database wait for it (the visibility watermark is server-wide).
+ */
+export async function describeOldestTransaction(db: Executor): Promise<string> {
+  const { rows } = await db.query<Record<string, unknown>>(
+    `select datname, state, round(extract(epoch from now() - xact_start)::numeric, 1) as open_seconds, left(query, 120) as query
+     from pg_stat_activity where backend_xid is not null and pid <> pg_backend_pid()
+     order by xact_start limit 1`,
+  );
+  return rows[0] ? JSON.stringify(rows[0]) : 'none';
+}

@@ -42,7 +42,8 @@ export interface InterruptedGroupOptions {
 }
 
 const startTimeoutMs = 60_000;
-const recoveryTimeoutMs = 30_000;
+// Generous: the visibility watermark is server-wide, so a long transaction in another database holds readers back too.
+const recoveryTimeoutMs = 60_000;
 
 function ms(value: number): string {
   return `${Math.round(value).toLocaleString('en-US')} ms`;
@@ -116,6 +117,7 @@ export async function runInterruptedGroups(options: InterruptedGroupOptions): Pr
     if (exit.code !== 0) violations.push(`pid ${exit.pid} exited with ${exit.code ?? exit.signal} on the final SIGTERM`);
   }
   violations.push(...run.unexpectedExits);
+  notes.push(...run.stalls.map((stall) => `stalled: ${stall}`));
 
   const { interruptions } = run;
   const recovered = interruptions.flatMap((i) => (i.recoveryMs === undefined ? [] : [i.recoveryMs]));

@@ -1,6 +1,14 @@
 import type { Executor } from 'postbox';
 import type { ChildHandle } from './child-process.js';
-import { committedByAnotherOwner, groupLag, groupLease, ownerPid, serverNow } from './consumer-group-row.js';
+import {
+  committedByAnotherOwner,
+  describeGroupRow,
+  describeOldestTransaction,
+  groupLag,
+  groupLease,
+  ownerPid,
+  serverNow,
+} from './consumer-group-row.js';
 import { delay, randomBetween, waitFor } from './wait.js';
 
 export interface InterruptionOptions {
@@ -44,6 +52,8 @@ export interface InterruptionRun {
   pool: ChildHandle[];
   /** Processes that exited without being signalled, with their exit and the end of their output. */
   unexpectedExits: string[];
+  /** For an interruption the group did not recover from: its row and what the other processes printed. */
+  stalls: string[];
 }
 
 /**
@@ -58,6 +68,7 @@ export async function interruptLeaseOwners(options: InterruptionOptions): Promis
   const pool: ChildHandle[] = [];
   const signalled = new Set<ChildHandle>();
   const unexpectedExits: string[] = [];
+  const stalls: string[] = [];
   const startOne = () => {
     const handle = options.startProcess(started++);
     pool.push(handle);
@@ -119,6 +130,10 @@ export async function interruptLeaseOwners(options: InterruptionOptions): Promis
       recoveryMs = performance.now() - signalledAt;
     } catch {
       recoveryMs = undefined;
+      const others = pool.map((other) => `pid ${other.pid}: ${other.outputTail.slice(-600)}`).join(' | ');
+      const row = await describeGroupRow(options.db, options.group);
+      const oldest = await describeOldestTransaction(options.db);
+      stalls.push(`group row ${row}; oldest open transaction on the server ${oldest}; output of the others: ${others}`);
     }
     interruptions.push({
       pid: handle.pid ?? 0,
@@ -138,5 +153,5 @@ export async function interruptLeaseOwners(options: InterruptionOptions): Promis
     if (pool.length < Math.min(options.poolSize, remaining + 1)) startOne();
   }
   for (const handle of pool) signalled.add(handle);
-  return { interruptions, pool: [...pool], unexpectedExits };
+  return { interruptions, pool: [...pool], unexpectedExits, stalls };
 }
