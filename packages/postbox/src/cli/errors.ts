@@ -37,6 +37,8 @@ export function errorLine(error: unknown, secrets: readonly string[] = []): stri
     code = 'POSTBOX_ERR_UNEXPECTED';
     message = String(error);
   }
-  const oneLine = maskPasswords(message, secrets).replace(/\s*\n\s*/g, ' ').trim();
+  const oneLine = maskPasswords(message, secrets)
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
   return `postbox: ${code}: ${redact(oneLine)}`;
 }
