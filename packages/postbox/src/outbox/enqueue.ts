@@ -30,10 +30,12 @@ function duplicateIdError(error: unknown, prepared: readonly PreparedMessage[]):
   const { code, constraint, detail } = error as { code?: unknown; constraint?: unknown; detail?: unknown };
   if (code !== '23505' || constraint !== 'messages_message_id_key') return undefined;
   const ids = prepared.map((message) => message.id);
-  const id = ids.find((candidate, index) => ids.indexOf(candidate) !== index) ?? /\(message_id\)=\(([^)]+)\)/.exec(String(detail))?.[1];
+  const repeated = ids.find((candidate, index) => ids.indexOf(candidate) !== index);
+  const id = repeated ?? /\(message_id\)=\(([^)]+)\)/.exec(String(detail))?.[1];
+  const where = repeated ? `The batch holds id ${repeated} twice` : `The log already holds a message with id ${id ?? 'of one of these'}`;
   return new ValidationError(
     'POSTBOX_ERR_DUPLICATE_ID',
-    `The log already holds a message with id ${id ?? 'of one of these messages'}; give each message a new id, or leave id unset. Nothing was written; roll the transaction back.`,
+    `${where}; give each message a new id, or leave id unset. Nothing was written; roll the transaction back.`,
     { id },
     { cause: error },
   );
