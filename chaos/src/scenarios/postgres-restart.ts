@@ -100,9 +100,13 @@ export const postgresRestart: Scenario = {
       const env = { DATABASE_URL: databaseUrl, TOPIC: topic };
       const consumer = processes.start('consumer', processEntry('outage-consumer.ts'), { ...env, GROUP: consumerGroup });
       const router = processes.start('router', processEntry('outage-router.ts'), { ...env, GROUP: routerGroup });
-      await Promise.all([consumer.waitForLine('active', 30_000), router.waitForLine('active', 30_000)]);
       const publisher = processes.start('publisher', processEntry('steady-publisher.ts'), { ...env, RATE: String(plan.rate) });
-      await publisher.waitForLine('publishing', 30_000);
+      await Promise.all([
+        consumer.waitForLine('active', 30_000),
+        router.waitForLine('active', 30_000),
+        publisher.waitForLine('publishing', 30_000),
+      ]);
+      log(`publisher, group and router running on cluster ${cluster.version}/${cluster.name}`);
       const handles = [publisher, consumer, router];
       const stopping = new Set<ChildHandle>();
       const violations: string[] = [];
@@ -140,6 +144,7 @@ export const postgresRestart: Scenario = {
       }
 
       await delay(plan.betweenMs);
+      log('stopping the publisher and draining');
       violations.push(...unexpectedExits(handles, stopping));
       stopping.add(publisher);
       publisher.signal('SIGTERM');
