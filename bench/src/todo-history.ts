@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Kafka, Message } from 'kafkajs';
 import type pg from 'pg';
 import { createKafka, defaults, type OutgoingMessage, Postbox } from 'postbox';
@@ -51,10 +52,77 @@ async function countRows(client: pg.Client, table: string): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
-interface Ingest {
+/** CPU milliseconds a process has used, from /proc; undefined when it cannot be read (a server on another machine). */
+function processCpuMs(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    // utime and stime, in clock ticks of 10 ms.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The CPU a run costs: this Node process, plus the PostgreSQL server processes of its database
+ * (all of those that appear while it runs, sampled as they come and go). Unlike a rate, it hardly
+ * moves with the load of a shared machine. The Kafka broker's CPU is not in it.
+ */
+class RunCpu {
+  private readonly node = process.cpuUsage();
+  private readonly server = new Map<number, { first: number; last: number }>();
+  private serverReadable = true;
+
+  private constructor(
+    private readonly client: pg.Client,
+    private readonly database: string,
+    private readonly startedAt: string,
+  ) {}
+
+  /** client: a connection of its own, used only to sample. */
+  static async start(client: pg.Client, database: string): Promise<RunCpu> {
+    const { rows } = await client.query<{ now: string }>('select clock_timestamp()::text as now');
+    const cpu = new RunCpu(client, database, rows[0]?.now as string);
+    await cpu.sample();
+    return cpu;
+  }
+
+  async sample(): Promise<void> {
+    const { rows } = await this.client.query<{ pid: number; fresh: boolean }>(
+      `select pid, backend_start >= $2::timestamptz as fresh from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`,
+      [this.database, this.startedAt],
+    );
+    for (const { pid, fresh } of rows) {
+      const ms = processCpuMs(pid);
+      if (ms === undefined) {
+        this.serverReadable = false;
+        continue;
+      }
+      const seen = this.server.get(pid);
+      if (seen) seen.last = ms;
+      else this.server.set(pid, { first: fresh ? 0 : ms, last: ms });
+    }
+  }
+
+  /** CPU milliseconds so far; undefined when the server's processes cannot be read. */
+  async ms(): Promise<number | undefined> {
+    await this.sample();
+    const { user, system } = process.cpuUsage(this.node);
+    if (!this.serverReadable) return undefined;
+    let server = 0;
+    for (const { first, last } of this.server.values()) server += last - first;
+    return (user + system) / 1000 + server;
+  }
+}
+
+interface Run {
   rows: number;
-  /** From the first stored row to the last (the rate's interval). */
   ms: number;
+  /** CPU milliseconds of the whole run (Node and PostgreSQL); undefined when the server is not on this machine. */
+  cpuMs: number | undefined;
+}
+
+interface Ingest extends Run {
   /** From startSystem() to the first stored row: start-up, migrations check, group join. */
   startMs: number;
 }
@@ -62,6 +130,7 @@ interface Ingest {
 /** Starts the real system and waits until todo_event_logs holds `count` rows. */
 async function drain(env: Record<string, string>, database: BenchDatabase, count: number, deadlineMs: number): Promise<Ingest> {
   const client = await connect(database.url);
+  const cpu = await RunCpu.start(client, database.name);
   const started = performance.now();
   let system: System | undefined;
   try {
@@ -73,7 +142,8 @@ async function drain(env: Record<string, string>, database: BenchDatabase, count
       rows = await countRows(client, 'todo_event_log_ids');
       const at = performance.now();
       if (rows > 0 && firstAt === 0) firstAt = at;
-      if (rows >= count || at - started > deadlineMs) return { rows, ms: at - firstAt, startMs: firstAt - started };
+      if (rows >= count || at - started > deadlineMs) return { rows, ms: at - firstAt, startMs: firstAt - started, cpuMs: await cpu.ms() };
+      await cpu.sample();
       await sleep(pollMs);
     }
   } finally {
@@ -82,12 +152,28 @@ async function drain(env: Record<string, string>, database: BenchDatabase, count
   }
 }
 
-interface Baseline {
-  rows: number;
-  ms: number;
-}
+const addRuns = (a: Run, b: Run): Run => ({
+  rows: a.rows + b.rows,
+  ms: a.ms + b.ms,
+  cpuMs: a.cpuMs === undefined || b.cpuMs === undefined ? undefined : a.cpuMs + b.cpuMs,
+});
 
-const addRuns = (a: Baseline, b: Baseline): Baseline => ({ rows: a.rows + b.rows, ms: a.ms + b.ms });
+/** Runs fn while measuring its CPU (Node and the server processes of the database) on a sampling connection of its own. */
+async function withCpu(database: BenchDatabase, fn: () => Promise<Omit<Run, 'cpuMs'>>): Promise<Run> {
+  const sampler = await connect(database.url);
+  try {
+    const cpu = await RunCpu.start(sampler, database.name);
+    const sampling = setInterval(() => void cpu.sample().catch(() => undefined), pollMs);
+    try {
+      const run = await fn();
+      return { ...run, cpuMs: await cpu.ms() };
+    } finally {
+      clearInterval(sampling);
+    }
+  } finally {
+    await sampler.end();
+  }
+}
 
 /**
  * The log variant: N events enqueued untimed in transactions of 10,000; then seed 003's consumer
@@ -95,7 +181,7 @@ const addRuns = (a: Baseline, b: Baseline): Baseline => ({ rows: a.rows + b.rows
  * stores the second half. Running the baseline on both sides of the route evens out a machine whose
  * load changes during the run.
  */
-async function ingestFromLog(database: BenchDatabase, now: number): Promise<{ route: Ingest; seed: Baseline }> {
+async function ingestFromLog(database: BenchDatabase, now: number): Promise<{ route: Ingest; seed: Run }> {
   // Let the app create its schema once, so that the load below writes into a migrated database.
   const setup = await startSystem(loadConfig({ DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'warn' }));
   await setup.close();
@@ -120,9 +206,9 @@ async function ingestFromLog(database: BenchDatabase, now: number): Promise<{ ro
 interface KafkaIngest {
   route: Ingest;
   /** Seed 003's design on the same topic: one INSERT per message, offsets committed every second. */
-  seed: Baseline;
+  seed: Run;
   /** A KafkaJS eachBatch consumer that only parses each value: how fast the mock cluster serves the topic. */
-  raw: Baseline;
+  raw: Run;
 }
 
 /**
@@ -148,7 +234,7 @@ async function ingestFromKafka(database: BenchDatabase, now: number): Promise<Ka
     // Let the app create its schema (and the baseline's table) before the baseline writes to it.
     const setup = await startSystem(loadConfig({ DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'warn' }));
     await setup.close();
-    const raw = await rawKafkaRead(kafka);
+    const raw = await rawKafkaRead(kafka, database);
     const half = Math.min(Math.floor(seedCount / 2), kafkaCount);
     const before = await seedKafkaBaseline(kafka, database, 'seed-003-before', half);
     const route = await drain({ KAFKA_BROKERS: cluster.bootstrap, KAFKA_IDEMPOTENT: 'false' }, database, kafkaCount, kafkaSeconds * 1_000);
@@ -166,7 +252,7 @@ async function until(done: () => boolean, seconds: number): Promise<void> {
 }
 
 /** The read limit of the mock cluster: KafkaJS eachBatch, 4 partitions at once, the source's fetch sizes, JSON.parse only. */
-async function rawKafkaRead(kafka: Kafka): Promise<Baseline> {
+async function rawKafkaRead(kafka: Kafka, database: BenchDatabase): Promise<Run> {
   const consumer = kafka.consumer({
     groupId: 'bench-raw-read',
     maxBytes: defaults.kafkaSource.maxBytes,
@@ -174,25 +260,27 @@ async function rawKafkaRead(kafka: Kafka): Promise<Baseline> {
     maxWaitTimeInMs: defaults.kafkaSource.maxWaitTimeMs,
   });
   await consumer.connect();
-  let read = 0;
-  let firstAt = 0;
-  let lastAt = 0;
   try {
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({
-      partitionsConsumedConcurrently: defaults.kafkaSource.partitionsConsumedConcurrently,
-      eachBatch: async ({ batch }) => {
-        if (firstAt === 0) firstAt = performance.now();
-        for (const message of batch.messages) JSON.parse(message.value?.toString() ?? 'null');
-        read += batch.messages.length;
-        lastAt = performance.now();
-      },
+    return await withCpu(database, async () => {
+      let read = 0;
+      let firstAt = 0;
+      let lastAt = 0;
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      await consumer.run({
+        partitionsConsumedConcurrently: defaults.kafkaSource.partitionsConsumedConcurrently,
+        eachBatch: async ({ batch }) => {
+          if (firstAt === 0) firstAt = performance.now();
+          for (const message of batch.messages) JSON.parse(message.value?.toString() ?? 'null');
+          read += batch.messages.length;
+          lastAt = performance.now();
+        },
+      });
+      await until(() => read >= kafkaCount, kafkaSeconds);
+      return { rows: read, ms: lastAt - firstAt };
     });
-    await until(() => read >= kafkaCount, kafkaSeconds);
   } finally {
     await consumer.disconnect();
   }
-  return { rows: read, ms: lastAt - firstAt };
 }
 
 /**
@@ -200,33 +288,37 @@ async function rawKafkaRead(kafka: Kafka): Promise<Baseline> {
  * seed_event_logs, offsets committed every second (its CommitInterval). Timed from the first
  * message to the count-th row.
  */
-async function seedKafkaBaseline(kafka: Kafka, database: BenchDatabase, groupId: string, count: number): Promise<Baseline> {
+async function seedKafkaBaseline(kafka: Kafka, database: BenchDatabase, groupId: string, count: number): Promise<Run> {
   const client = await connect(database.url);
   const consumer = kafka.consumer({ groupId });
-  let stored = 0;
-  let firstAt = 0;
-  let lastAt = 0;
   try {
     await client.query('create table if not exists seed_event_logs (like todo_event_logs including all)');
     await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({
-      autoCommitInterval: 1_000,
-      eachMessage: async ({ message, partition }) => {
-        if (stored >= count) return;
-        if (firstAt === 0) firstAt = performance.now();
-        const event = JSON.parse(message.value?.toString() ?? 'null') as ReturnType<typeof todoEvent>;
-        await client.query(seedInsert, seedRow(event, `kafka:${topic}:${partition}:${message.offset}`, partition, message.offset));
-        stored += 1;
-        lastAt = performance.now();
-      },
+    return await withCpu(database, async () => {
+      let stored = 0;
+      let firstAt = 0;
+      let lastAt = 0;
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      await consumer.run({
+        autoCommitInterval: 1_000,
+        eachMessage: async ({ message, partition }) => {
+          if (stored >= count) return;
+          if (firstAt === 0) firstAt = performance.now();
+          const event = JSON.parse(message.value?.toString() ?? 'null') as ReturnType<typeof todoEvent>;
+          await client.query(seedInsert, seedRow(event, `kafka:${topic}:${partition}:${message.offset}`, partition, message.offset));
+          stored += 1;
+          lastAt = performance.now();
+          // Stop fetching what it will not store, so that the CPU measured is the baseline's own.
+          if (stored === count) consumer.pause([{ topic }]);
+        },
+      });
+      await until(() => stored >= count, kafkaSeconds);
+      return { rows: stored, ms: lastAt - firstAt };
     });
-    await until(() => stored >= count, kafkaSeconds);
   } finally {
     await consumer.disconnect();
     await client.end();
   }
-  return { rows: stored, ms: lastAt - firstAt };
 }
 
 const seedInsert = `insert into seed_event_logs ("timestamp", event_type, entity, entity_id, group_id, group_name, task_id, task_name,
@@ -261,7 +353,7 @@ function seedRow(event: ReturnType<typeof todoEvent>, messageId: string, partiti
  * reads inside its time) and stores each with an INSERT of its own, autocommit, one after another,
  * into a plain copy of todo_event_logs (same columns, primary key and indexes).
  */
-async function seedBaseline(database: BenchDatabase, skip: number, count: number): Promise<Baseline> {
+async function seedBaseline(database: BenchDatabase, skip: number, count: number): Promise<Run> {
   const client = await connect(database.url);
   try {
     await client.query('create table if not exists seed_event_logs (like todo_event_logs including all)');
@@ -273,22 +365,24 @@ async function seedBaseline(database: BenchDatabase, skip: number, count: number
       );
       after = rows[0]?.after ?? after;
     }
-    let stored = 0;
-    const started = performance.now();
-    while (stored < count) {
-      const { rows } = await client.query<{ message_id: string; payload: ReturnType<typeof todoEvent>; global_position: string }>(
-        `select message_id, payload, global_position::text as global_position from postbox.messages
-         where topic = $1 and global_position > $2 order by global_position limit 1000`,
-        [topic, after],
-      );
-      if (rows.length === 0) break;
-      for (const row of rows.slice(0, count - stored)) {
-        await client.query(seedInsert, seedRow(row.payload, row.message_id, null, row.global_position));
-        stored++;
+    return await withCpu(database, async () => {
+      let stored = 0;
+      const started = performance.now();
+      while (stored < count) {
+        const { rows } = await client.query<{ message_id: string; payload: ReturnType<typeof todoEvent>; global_position: string }>(
+          `select message_id, payload, global_position::text as global_position from postbox.messages
+           where topic = $1 and global_position > $2 order by global_position limit 1000`,
+          [topic, after],
+        );
+        if (rows.length === 0) break;
+        for (const row of rows.slice(0, count - stored)) {
+          await client.query(seedInsert, seedRow(row.payload, row.message_id, null, row.global_position));
+          stored++;
+        }
+        after = rows.at(-1)?.global_position ?? after;
       }
-      after = rows.at(-1)?.global_position ?? after;
-    }
-    return { rows: stored, ms: performance.now() - started };
+      return { rows: stored, ms: performance.now() - started };
+    });
   } finally {
     await client.end();
   }
@@ -379,19 +473,38 @@ async function main(): Promise<void> {
     }
 
     const rate = (run: { rows: number; ms: number }) => perSecond(run.rows, run.ms);
+    const cpuPerEvent = (run: Run) => (run.cpuMs === undefined ? undefined : (run.cpuMs * 1000) / run.rows);
+    const cpuCell = (run: Run): Cell => cpuPerEvent(run) ?? 'n/a';
+    const cpuRatio = (run: Run, seed: Run): string => {
+      const mine = cpuPerEvent(run);
+      const theirs = cpuPerEvent(seed);
+      return mine === undefined || theirs === undefined ? 'n/a' : times(theirs, mine);
+    };
     /** seed: the baseline the run is compared with; 'self' for a baseline itself, 'none' for the raw read. */
-    const ingestRow = (name: string, run: Baseline & { startMs?: number }, seed: Baseline | 'self' | 'none', raw?: Baseline): Cell[] => [
+    const ingestRow = (name: string, run: Run & { startMs?: number }, seed: Run | 'self' | 'none', raw?: Run): Cell[] => [
       name,
       run.rows.toLocaleString('en-US'),
       (run.ms / 1000).toFixed(2),
       rate(run),
       seed === 'self' ? '1.0×' : seed === 'none' ? '' : times(rate(run), rate(seed)),
+      cpuCell(run),
+      seed === 'self' ? '1.0×' : seed === 'none' ? '' : cpuRatio(run, seed),
       raw ? ratio(rate(run), rate(raw)) : '',
       run.startMs === undefined ? '-' : (run.startMs / 1000).toFixed(1),
     ];
     printTable(
       `todo-history ingest: seed 003 events into todo_event_logs (${groups} groups, ${tasks.toLocaleString('en-US')} tasks)`,
-      ['consumer', 'messages', 'seconds', 'msg/s', 'of seed 003', 'of raw Kafka read', 'start s (untimed)'],
+      [
+        'consumer',
+        'messages',
+        'seconds',
+        'msg/s',
+        'of seed 003',
+        'CPU µs/msg',
+        'seed 003 CPU ÷ this',
+        'of raw Kafka read',
+        'start s (untimed)',
+      ],
       [
         ingestRow('history route, PostgreSQL log (logSource), batched insert', log.route, log.seed),
         ingestRow('seed 003 on the log: one INSERT per message, autocommit', log.seed, 'self'),
@@ -401,7 +514,7 @@ async function main(): Promise<void> {
               ingestRow('seed 003 on Kafka: one INSERT per message, offsets every 1 s', kafka.seed, 'self', kafka.raw),
               ingestRow('raw KafkaJS eachBatch read of the topic (JSON.parse only)', kafka.raw, 'none', kafka.raw),
             ]
-          : [['history route, Kafka (kafkaSource)', 'not measured', kafkaError ?? '', '', '', '', '']]),
+          : [['history route, Kafka (kafkaSource)', 'not measured', kafkaError ?? '', '', '', '', '', '', '']]),
       ],
     );
 
