@@ -4,7 +4,7 @@ import { todoHistoryMigrations } from '../../../apps/todo-history/src/db/migrati
 import { appDefaults } from '../../../apps/todo-history/src/defaults.js';
 import type { Scenario, ScenarioOutcome } from '../scenario.js';
 import { type ChildHandle, ProcessGroup, repositoryRoot } from '../support/child-process.js';
-import { groupLag, ownerPid, serverNow } from '../support/consumer-group-row.js';
+import { groupLag, ownerPid, serverNow, waitForCatchUp } from '../support/consumer-group-row.js';
 import { describeDurations } from '../support/durations.js';
 import { TodoApiLoad } from '../support/todo-api-load.js';
 import { auditTodoHistory } from '../support/todo-history-audit.js';
@@ -105,9 +105,8 @@ export const crashTodoApi: Scenario = {
       await delay(randomBetween(runMs[0], runMs[1]));
       await load.stop();
 
-      try {
-        await waitFor(async () => (await groupLag(postbox.db, group)) === 0, 60_000, 'the history consumer to catch up', 100);
-      } catch {
+      const catchUp = await waitForCatchUp(postbox.db, group, 60_000, 300_000);
+      if (!catchUp.caughtUp) {
         violations.push(`the history consumer still had ${await groupLag(postbox.db, group)} events to read 60 s after the load stopped`);
       }
       // Lag 0 may come from the last app's very first batch: give its watcher time to see it before the lease is handed back.
@@ -136,6 +135,7 @@ export const crashTodoApi: Scenario = {
           describeDurations('first acknowledged request after a kill', recoveries),
           `${describeDurations('history consumer resumed after a kill', resumed)}; ${resumes.length - resumed.length} kills came before it had resumed`,
           `exit after the final SIGTERM: ${Math.round(exit.at - signalledAt)} ms`,
+          ...(catchUp.heldBackBy ? [`catching up waited for ${catchUp.heldBackBy}`] : []),
         ],
       };
     } finally {

@@ -79,3 +79,44 @@ export async function describeOldestTransaction(db: Executor): Promise<string> {
   );
   return rows[0] ? JSON.stringify(rows[0]) : 'none';
 }
+
+/**
+ * A transaction that began before `since` (server clock) and still holds a transaction id: while
+ * it is open, no reader on the server sees rows committed after it began. Undefined when none.
+ */
+export async function readersHeldBackSince(db: Executor, since: Date): Promise<string | undefined> {
+  const { rows } = await db.query<{ datname: string; open_seconds: string }>(
+    `select datname, round(extract(epoch from now() - xact_start)::numeric, 1)::text as open_seconds
+     from pg_stat_activity where backend_xid is not null and pid <> pg_backend_pid() and xact_start < $1
+     order by xact_start limit 1`,
+    [since],
+  );
+  const row = rows[0];
+  return row ? `a transaction open for ${row.open_seconds} s in database ${row.datname}` : undefined;
+}
+
+export interface CatchUp {
+  caughtUp: boolean;
+  /** Set when the wait went on past its timeout because a transaction elsewhere held readers back. */
+  heldBackBy?: string;
+}
+
+/**
+ * Waits until the group has read everything, up to timeoutMs; past that, up to heldBackTimeoutMs
+ * more while a transaction older than the wait holds every reader of the server back.
+ */
+export async function waitForCatchUp(db: Executor, group: string, timeoutMs: number, heldBackTimeoutMs: number): Promise<CatchUp> {
+  const since = await serverNow(db);
+  const started = performance.now();
+  let heldBackBy: string | undefined;
+  for (;;) {
+    if ((await groupLag(db, group)) === 0) return { caughtUp: true, heldBackBy };
+    const waited = performance.now() - started;
+    if (waited > timeoutMs) {
+      const holder = waited < timeoutMs + heldBackTimeoutMs ? await readersHeldBackSince(db, since) : undefined;
+      if (!holder) return { caughtUp: false, heldBackBy };
+      heldBackBy = holder;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

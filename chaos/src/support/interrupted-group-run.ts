@@ -1,12 +1,11 @@
 import type { OutgoingMessage, Postbox } from 'postbox';
 import type { ScenarioContext, ScenarioOutcome } from '../scenario.js';
 import type { ChildHandle } from './child-process.js';
-import { groupLag } from './consumer-group-row.js';
+import { groupLag, waitForCatchUp } from './consumer-group-row.js';
 import { countDeliveries } from './delivery-count.js';
 import { describeDurations } from './durations.js';
 import { interruptLeaseOwners } from './lease-owner-interruptions.js';
 import { createProducedTable, outboxMismatch, producedIds, SteadyProducer } from './steady-producer.js';
-import { waitFor } from './wait.js';
 
 /** One topic, its producer, the group that consumes it and the sink its effects land in. */
 export interface Flow {
@@ -42,8 +41,9 @@ export interface InterruptedGroupOptions {
 }
 
 const startTimeoutMs = 60_000;
-// Generous: the visibility watermark is server-wide, so a long transaction in another database holds readers back too.
-const recoveryTimeoutMs = 60_000;
+const recoveryTimeoutMs = 30_000;
+// The visibility watermark is server-wide: a long transaction in another database holds these readers back too.
+const heldBackTimeoutMs = 300_000;
 
 function ms(value: number): string {
   return `${Math.round(value).toLocaleString('en-US')} ms`;
@@ -81,6 +81,7 @@ export async function runInterruptedGroups(options: InterruptedGroupOptions): Pr
       signal: options.signal,
       runMs: options.runMs,
       recoveryTimeoutMs,
+      heldBackTimeoutMs,
       startTimeoutMs,
       // Messages start to flow once the processes are up, so that a slow start does not pile up a backlog.
       onPoolReady: () => {
@@ -94,16 +95,14 @@ export async function runInterruptedGroups(options: InterruptedGroupOptions): Pr
   }
 
   for (const flow of flows) {
-    try {
-      await waitFor(async () => (await groupLag(db, flow.group)) === 0, options.catchUpTimeoutMs, `group ${flow.group} to catch up`, 100);
-    } catch {
+    const catchUp = await waitForCatchUp(db, flow.group, options.catchUpTimeoutMs, heldBackTimeoutMs);
+    if (catchUp.heldBackBy) notes.push(`${flow.label}: catching up waited for ${catchUp.heldBackBy}`);
+    if (!catchUp.caughtUp) {
       violations.push(
         `group ${flow.group} still had ${await groupLag(db, flow.group)} messages to read ${ms(options.catchUpTimeoutMs)} after the producers stopped`,
       );
     }
   }
-  // A process still loading has no signal handler yet; stop only processes that have started.
-  await Promise.all(run.pool.map((handle) => handle.waitForLine('standby', startTimeoutMs).catch(() => undefined)));
   context.log('backlog drained; stopping the last processes');
   const finalExits = await Promise.all(
     run.pool.map(async (handle) => {
@@ -118,6 +117,9 @@ export async function runInterruptedGroups(options: InterruptedGroupOptions): Pr
   }
   violations.push(...run.unexpectedExits);
   notes.push(...run.stalls.map((stall) => `stalled: ${stall}`));
+  if (run.heldBack.length > 0) {
+    notes.push(`recoveries held back past ${ms(recoveryTimeoutMs)} by a transaction elsewhere on the server: ${run.heldBack.join('; ')}`);
+  }
 
   const { interruptions } = run;
   const recovered = interruptions.flatMap((i) => (i.recoveryMs === undefined ? [] : [i.recoveryMs]));

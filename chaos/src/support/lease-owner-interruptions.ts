@@ -7,6 +7,7 @@ import {
   groupLag,
   groupLease,
   ownerPid,
+  readersHeldBackSince,
   serverNow,
 } from './consumer-group-row.js';
 import { delay, randomBetween, waitFor } from './wait.js';
@@ -28,6 +29,11 @@ export interface InterruptionOptions {
   /** How long the holder works after the previous recovery before it is interrupted, drawn at random. */
   runMs: readonly [number, number];
   recoveryTimeoutMs: number;
+  /**
+   * How long a recovery may wait past recoveryTimeoutMs while a transaction elsewhere on the server,
+   * older than the signal, holds every reader back (the visibility watermark is server-wide).
+   */
+  heldBackTimeoutMs: number;
   startTimeoutMs: number;
   /** Called once the first processes have started, before the first interruption. */
   onPoolReady?(): void;
@@ -54,6 +60,8 @@ export interface InterruptionRun {
   unexpectedExits: string[];
   /** For an interruption the group did not recover from: its row and what the other processes printed. */
   stalls: string[];
+  /** Recoveries that waited past the timeout for a long transaction elsewhere on the server, and what held them. */
+  heldBack: string[];
 }
 
 /**
@@ -69,6 +77,7 @@ export async function interruptLeaseOwners(options: InterruptionOptions): Promis
   const signalled = new Set<ChildHandle>();
   const unexpectedExits: string[] = [];
   const stalls: string[] = [];
+  const heldBack: string[] = [];
   const startOne = () => {
     const handle = options.startProcess(started++);
     pool.push(handle);
@@ -119,17 +128,10 @@ export async function interruptLeaseOwners(options: InterruptionOptions): Promis
     signalled.add(handle);
     handle.signal(options.signal);
     const exit = await handle.exited;
-    let recoveryMs: number | undefined;
-    try {
-      await waitFor(
-        () => committedByAnotherOwner(options.db, options.group, owner, since),
-        options.recoveryTimeoutMs,
-        'another process to commit',
-        10,
-      );
-      recoveryMs = performance.now() - signalledAt;
-    } catch {
-      recoveryMs = undefined;
+    const recovery = await waitForRecovery(options, owner, since, signalledAt);
+    const recoveryMs = recovery.ms;
+    if (recovery.heldBackBy) heldBack.push(`${options.signal} ${round + 1}: ${recovery.heldBackBy}`);
+    if (recoveryMs === undefined) {
       const others = pool.map((other) => `pid ${other.pid}: ${other.outputTail.slice(-600)}`).join(' | ');
       const row = await describeGroupRow(options.db, options.group);
       const oldest = await describeOldestTransaction(options.db);
@@ -153,5 +155,31 @@ export async function interruptLeaseOwners(options: InterruptionOptions): Promis
     if (pool.length < Math.min(options.poolSize, remaining + 1)) startOne();
   }
   for (const handle of pool) signalled.add(handle);
-  return { interruptions, pool: [...pool], unexpectedExits, stalls };
+  return { interruptions, pool: [...pool], unexpectedExits, stalls, heldBack };
+}
+
+/**
+ * Waits until another process commits, up to recoveryTimeoutMs; past that, only while readers are
+ * held back by a transaction older than the signal (then `heldBackBy` says which).
+ */
+async function waitForRecovery(
+  options: InterruptionOptions,
+  formerOwner: string,
+  since: Date,
+  signalledAt: number,
+): Promise<{ ms: number | undefined; heldBackBy?: string }> {
+  let heldBackBy: string | undefined;
+  for (;;) {
+    if (await committedByAnotherOwner(options.db, options.group, formerOwner, since)) {
+      return { ms: performance.now() - signalledAt, heldBackBy };
+    }
+    const waited = performance.now() - signalledAt;
+    if (waited > options.recoveryTimeoutMs) {
+      const holder =
+        waited < options.recoveryTimeoutMs + options.heldBackTimeoutMs ? await readersHeldBackSince(options.db, since) : undefined;
+      if (!holder) return { ms: undefined, heldBackBy };
+      heldBackBy = holder;
+    }
+    await delay(10);
+  }
 }
