@@ -62,9 +62,32 @@ export async function waitUntilAccepting(serverUrl: string, timeoutMs: number): 
   }
 }
 
+interface ServerActivity {
+  /** Client connections to other databases than the scenario's, by database. */
+  others: { datname: string | null; connections: number }[];
+  /** Transactions ever committed or rolled back in those databases (the maintenance database aside). */
+  transactions: string;
+}
+
+async function otherActivity(client: pg.Client, ownDatabase: string): Promise<ServerActivity> {
+  const others = await client.query<{ datname: string | null; connections: number }>(
+    `select datname, count(*)::int as connections from pg_stat_activity
+     where backend_type = 'client backend' and pid <> pg_backend_pid() and datname is distinct from $1
+     group by datname order by datname`,
+    [ownDatabase],
+  );
+  const transactions = await client.query<{ total: string }>(
+    `select coalesce(sum(xact_commit + xact_rollback), 0)::text as total from pg_stat_database
+     where datname is distinct from $1 and datname is distinct from current_database()`,
+    [ownDatabase],
+  );
+  return { others: others.rows, transactions: transactions.rows[0]?.total ?? '0' };
+}
+
 /**
- * Waits until no client but this scenario's is connected to the server, and throws when others
- * stay: a restart would break the work of whoever shares the server.
+ * Waits until the server is quiet but for this scenario: no client connected to another database,
+ * and no transaction in one during a second (short-lived connections come and go between looks).
+ * Throws when that does not happen within timeoutMs: a restart would break whoever shares the server.
  */
 export async function waitUntilServerIsOurs(serverUrl: string, ownDatabase: string, timeoutMs: number): Promise<void> {
   const client = new pg.Client({ connectionString: serverUrl });
@@ -72,17 +95,17 @@ export async function waitUntilServerIsOurs(serverUrl: string, ownDatabase: stri
   try {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      const { rows } = await client.query<{ datname: string; connections: number }>(
-        `select datname, count(*)::int as connections from pg_stat_activity
-         where backend_type = 'client backend' and pid <> pg_backend_pid() and datname is distinct from $1
-         group by datname order by datname`,
-        [ownDatabase],
-      );
-      if (rows.length === 0) return;
+      const before = await otherActivity(client, ownDatabase);
+      let busy = before.others.map((row) => `${row.datname ?? '(none)'}: ${row.connections} connected`).join(', ');
+      if (before.others.length === 0) {
+        await delay(1_000);
+        const after = await otherActivity(client, ownDatabase);
+        if (after.others.length === 0 && after.transactions === before.transactions) return;
+        busy = 'transactions in other databases';
+      }
       if (performance.now() > deadline) {
-        const others = rows.map((row) => `${row.datname ?? '(none)'}: ${row.connections}`).join(', ');
         throw new Error(
-          `Refusing to restart a PostgreSQL server that other clients use (${others}). Run the chaos suite alone, or point CHAOS_DATABASE_URL at a cluster of its own.`,
+          `Refusing to restart a PostgreSQL server that other clients use (${busy}). Run the chaos suite alone, or point CHAOS_DATABASE_URL at a cluster of its own.`,
         );
       }
       await delay(500);
