@@ -67,6 +67,18 @@ describe('environment configuration', () => {
     );
   });
 
+  it.each([
+    ['a / in the password', 'postgres://user:se/cret99@[bad'],
+    ['a # in the password', 'postgres://user:se#cret99@[bad'],
+    ['a ? in the password', 'postgres://user:se?cret99@[bad'],
+    ['a space in the password', 'postgres://user:se cret99@[bad'],
+    ['an @ in the user name', 'postgres://us@er:secret99@[bad'],
+  ])('never repeats a password of a bad URL with %s', (_, url) => {
+    const error = configError({ DATABASE_URL: url });
+    expect(error.message).toContain('DATABASE_URL');
+    for (const part of ['secret99', 'cret99']) expect(error.message).not.toContain(part);
+  });
+
   it('parses Go-style durations', () => {
     expect(parseDuration('250ms')).toBe(250);
     expect(parseDuration('1h30m')).toBe(5_400_000);

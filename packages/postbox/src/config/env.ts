@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors/postbox-error.js';
+import { connectionPasswords, maskPasswords } from '../sql/connection-secrets.js';
 import { defaults } from './defaults.js';
 import { parseDuration } from './duration.js';
 
@@ -45,9 +46,13 @@ export function parse<T>(env: Env, names: string[], schema: z.ZodType<T>, fallba
   const result = schema.safeParse(raw);
   if (!result.success) {
     const reason = result.error.issues.map((issue) => issue.message).join('; ');
-    throw new ConfigError('POSTBOX_ERR_CONFIG', `${name} ${reason} (got ${JSON.stringify(redactUrl(raw))})`, {
-      variable: name,
-    });
+    throw new ConfigError(
+      'POSTBOX_ERR_CONFIG',
+      `${name} ${reason} (got ${JSON.stringify(maskPasswords(redactUrl(raw), connectionPasswords(raw)))})`,
+      {
+        variable: name,
+      },
+    );
   }
   return result.data;
 }
