@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { type Logger, type Postbox, type Router, registerOpsRoutes } from 'postbox';
 import type { AppConfig } from './config.js';
 import { appDefaults } from './defaults.js';
-import { installErrorHandling } from './http/error-handler.js';
+import { frameworkErrorHandler, installErrorHandling } from './http/error-handler.js';
 import { historyHealthChecks } from './ops/health-checks.js';
 import { opsGuard } from './ops/ops-auth.js';
 import { type RelayStats, registerOpsApiRoutes } from './ops/ops-routes.js';
@@ -25,7 +25,12 @@ export interface ServerParts {
 /** One Fastify app: the todo API, the history queries and live feed, the ops API, health and metrics, and the page. */
 export async function buildServer(parts: ServerParts): Promise<FastifyInstance> {
   const { config, postbox, router, feed, logger } = parts;
-  const app = Fastify({ logger: false, bodyLimit: config.bodyLimitBytes, routerOptions: { maxParamLength: 1_000 } });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: config.bodyLimitBytes,
+    routerOptions: { maxParamLength: 1_000 },
+    frameworkErrors: frameworkErrorHandler,
+  });
   installErrorHandling(app, logger);
   registerTodoRoutes(app, new TodoService(postbox, config.history.topic));
   registerQueryRoutes(app, postbox.db, feed);

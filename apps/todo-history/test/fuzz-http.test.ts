@@ -211,6 +211,15 @@ describe('HTTP API under fuzzed input', () => {
       { weight: 1, arbitrary: textAround(1_100).map(encode) },
     );
 
+  it('answers a path Fastify cannot decode with a 400 in the API error format', async () => {
+    for (const path of ['/api/logs/task/%E0%A4%A', '/api/logs/group/%', '/api/groups/%zz/tasks']) {
+      const answer = await call(system, 'GET', path);
+      expect(answer.status, path).toBe(400);
+      expect(answer.body.error?.code, path).toBe('TODO_ERR_BAD_REQUEST');
+      expect(answer.body.error?.message, path).toEqual(expect.any(String));
+    }
+  });
+
   it('answers every query parameter of every read route with 2xx, or 4xx and a message', async () => {
     const routes: [Method, (ids: { group: string; task: string; letter: string }) => string][] = [
       ['GET', () => '/api/groups'],

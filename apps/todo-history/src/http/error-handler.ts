@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isPostboxError, type Logger, ValidationError } from 'postbox';
 import { ApiError, errorBody, notFound } from '../errors.js';
 
@@ -28,6 +28,15 @@ export function toApiError(error: unknown): ApiError {
     return new ApiError('TODO_ERR_BAD_REQUEST', fastify.message);
   }
   return new ApiError('TODO_ERR_INTERNAL', 'The request failed on the server; its log has the details.');
+}
+
+/**
+ * Errors Fastify raises before routing (a path with malformed percent-encoding, a bad content type
+ * header), answered in the API's error format rather than Fastify's own.
+ */
+export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const apiError = toApiError(error);
+  void reply.code(apiError.status).send(errorBody(apiError));
 }
 
 /** JSON bodies (an empty one reads as no body), JSON errors, and a JSON 404 for unknown routes. */
