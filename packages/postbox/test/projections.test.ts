@@ -493,34 +493,39 @@ describe.each(backends)('projections on $name', (backend) => {
       expect(none.code).toBe(1);
       expect(none.stderr).toMatch(/^postbox: POSTBOX_ERR_PROJECTION_NOT_FOUND: /);
     },
+    120_000,
   );
 
-  (backend.name === 'postgres' ? it : notOnPglite)('is steered from the command line: list, status, pause, resume, rebuild', async () => {
-    const runner = await run(totals({ name: 'cli-totals', table: 'cli_totals', category: 'clicat' }));
-    await placeOrders(store, 'clicat', 2, 2);
-    await waitUntilCaughtUp(runner);
-    const cliEnv = { DATABASE_URL: env.url };
-    const list = await cli(['projections', 'list'], cliEnv);
-    expect(list.stderr).toBe('');
-    expect(list.stdout).toMatch(/cli-totals\s+running\s+v1\s+clicat\s+0/);
-    const paused = await cli(['projections', 'pause', 'cli-totals'], cliEnv);
-    expect(paused.stdout).toContain('Projection cli-totals: paused.');
-    await waitFor(async () => (await runner.status()).status === 'stopped', 5_000, 'the pause');
-    await store.append('clicat-1', { type: 'ItemAdded', data: { sku: 'q', quantity: 1, price: 1 } });
-    await delay(300);
-    expect((await rows('cli_totals'))[0]).toMatchObject({ items: 2 });
-    expect((await cli(['projections', 'resume', 'cli-totals'], cliEnv)).code).toBe(0);
-    await waitUntilCaughtUp(runner);
-    expect((await rows('cli_totals'))[0]).toMatchObject({ items: 3 });
-    const rebuild = await cli(['projections', 'rebuild', 'cli-totals'], cliEnv);
-    expect(rebuild.stdout).toContain('rebuild requested (building v2 beside v1)');
-    await waitFor(async () => (await runner.activeVersion()) === 2, 20_000, 'the rebuild');
-    await waitUntilCaughtUp(runner);
-    const status = await cli(['projections', 'status', 'cli-totals', '--json'], cliEnv);
-    expect(JSON.parse(status.stdout)).toMatchObject({ name: 'cli-totals', status: 'running', activeVersion: 2, lagEvents: 0 });
-    expect((await rows('cli_totals'))[0]).toMatchObject({ items: 3 });
-    const missing = await cli(['projections', 'pause', 'nope'], cliEnv);
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/^postbox: POSTBOX_ERR_PROJECTION_NOT_FOUND: /);
-  });
+  (backend.name === 'postgres' ? it : notOnPglite)(
+    'is steered from the command line: list, status, pause, resume, rebuild',
+    async () => {
+      const runner = await run(totals({ name: 'cli-totals', table: 'cli_totals', category: 'clicat' }));
+      await placeOrders(store, 'clicat', 2, 2);
+      await waitUntilCaughtUp(runner);
+      const cliEnv = { DATABASE_URL: env.url };
+      const list = await cli(['projections', 'list'], cliEnv);
+      expect(list.stderr).toBe('');
+      expect(list.stdout).toMatch(/cli-totals\s+running\s+v1\s+clicat\s+0/);
+      const paused = await cli(['projections', 'pause', 'cli-totals'], cliEnv);
+      expect(paused.stdout).toContain('Projection cli-totals: paused.');
+      await waitFor(async () => (await runner.status()).status === 'stopped', 5_000, 'the pause');
+      await store.append('clicat-1', { type: 'ItemAdded', data: { sku: 'q', quantity: 1, price: 1 } });
+      await delay(300);
+      expect((await rows('cli_totals'))[0]).toMatchObject({ items: 2 });
+      expect((await cli(['projections', 'resume', 'cli-totals'], cliEnv)).code).toBe(0);
+      await waitUntilCaughtUp(runner);
+      expect((await rows('cli_totals'))[0]).toMatchObject({ items: 3 });
+      const rebuild = await cli(['projections', 'rebuild', 'cli-totals'], cliEnv);
+      expect(rebuild.stdout).toContain('rebuild requested (building v2 beside v1)');
+      await waitFor(async () => (await runner.activeVersion()) === 2, 20_000, 'the rebuild');
+      await waitUntilCaughtUp(runner);
+      const status = await cli(['projections', 'status', 'cli-totals', '--json'], cliEnv);
+      expect(JSON.parse(status.stdout)).toMatchObject({ name: 'cli-totals', status: 'running', activeVersion: 2, lagEvents: 0 });
+      expect((await rows('cli_totals'))[0]).toMatchObject({ items: 3 });
+      const missing = await cli(['projections', 'pause', 'nope'], cliEnv);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/^postbox: POSTBOX_ERR_PROJECTION_NOT_FOUND: /);
+    },
+    120_000,
+  );
 });
