@@ -48,7 +48,7 @@ export {
   type CommandRetryOptions,
   type HandleOptions,
 } from './eventstore/command-handler.js';
-export { pruneCommandResults } from './eventstore/command-results.js';
+export { type PruneCommandResultsOptions, pruneCommandResults } from './eventstore/command-results.js';
 export { ConcurrencyError } from './eventstore/concurrency-error.js';
 export type { Decider } from './eventstore/decider.js';
 export type { EventData, EventLike, EventRecord, ExpectedVersion, RecordedEvent, StreamState } from './eventstore/event.js';
@@ -83,7 +83,7 @@ export { beginningOfLog, comparePositions, type LogPosition } from './log/positi
 export { type ReadOptions, readAfter } from './log/read.js';
 export { applyRetention, type RetentionOptions } from './log/retention.js';
 export { type HealthCheck, type HealthStatus, type ReadinessReport, readiness } from './observability/health.js';
-export { createLogger, type Logger } from './observability/logger.js';
+export { createLogger, type Logger, type LoggerOptions } from './observability/logger.js';
 export { PostboxMetrics } from './observability/metrics.js';
 export { type OpsServerOptions, opsServerFromEnv, registerOpsRoutes, startOpsServer } from './observability/ops-server.js';
 export { enqueue } from './outbox/enqueue.js';
@@ -95,10 +95,17 @@ export {
   type AsyncProjection,
   defineProjection,
   type ProjectionContext,
+  type ProjectionDefinition,
   projectionGroup,
   type ReadModel,
+  type RowsPerEvent,
   versionedTable,
 } from './projections/projection.js';
+export {
+  listProjectionDeadLetters,
+  type ProjectionDeadLetter,
+  type ProjectionDeadLetterFilter,
+} from './projections/projection-dead-letters.js';
 export { type ProjectionHealthOptions, projectionHealthChecks } from './projections/projection-health.js';
 export { ProjectionRunner, type ProjectionRunnerOptions, type ProjectionRunnerState } from './projections/projection-runner.js';
 export { type ProjectionStatus, projectionStatuses } from './projections/projection-status.js';
@@ -110,6 +117,7 @@ export {
   requestRebuild,
   resumeProjection,
 } from './projections/projection-store.js';
+export { type Row, type UpsertOptions, upsertRows } from './projections/upsert-rows.js';
 export { type ChainOptions, chainOf, compose, type MiddlewareName, middlewareOrder } from './router/compose.js';
 export type { Handler, HandlerContext, Middleware, Outcome, OutcomeHandler } from './router/handler.js';
 export { type LogSourceOptions, logSource } from './router/log-source.js';
