@@ -1,10 +1,15 @@
 -- Appending to a stream is one call of one function: it checks and advances the stream's version
 -- (postbox.advance_stream), inserts the events into the log through the same table and indexes as
--- every outbox message, and queues one NOTIFY for the category. As a single statement it is atomic
+-- every outbox message, and queues a NOTIFY for the category. As a single statement it is atomic
 -- with or without the caller's transaction, and PL/pgSQL keeps its plans per connection, so an
 -- append inside a caller's transaction is not planned again each time either.
 -- Every event of a stream is a message on the stream's category topic, keyed by the stream id, so
 -- those two travel once per call rather than once per event.
+-- The wake-up NOTIFY is sent only when a consumer group reading the category holds a lease, that is
+-- when a process is there to be woken. PostgreSQL serialises the commits of all notifying
+-- transactions of the whole server (queue entries must appear in commit order), so a NOTIFY nobody
+-- waits for still makes the append queue behind every other notifying commit. Readers lose nothing:
+-- a NOTIFY is only a wake-up, and a group that takes its lease reads at once and polls after.
 create function postbox.append_to_stream(
   p_stream_id text,
   p_category text,
@@ -35,7 +40,12 @@ begin
     returning postbox.messages.global_position, postbox.messages.stream_position
   )
   select array_agg(i.global_position order by i.stream_position) into global_positions from inserted i;
-  perform pg_notify(p_channel, p_category);
+  if exists (
+    select 1 from postbox.consumer_groups g
+    where p_category = any(g.topics) and g.lease_expires_at > now()
+  ) then
+    perform pg_notify(p_channel, p_category);
+  end if;
   transaction_id := pg_current_xact_id();
   -- The column default of created_at: the transaction's start.
   created_at := now();
