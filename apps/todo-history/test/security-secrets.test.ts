@@ -1,16 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { createLogger, isPostboxError } from 'postbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, serverUrl, type TestDatabase } from '../../../packages/postbox/test/support/postgres.js';
 import { loadConfig } from '../src/config.js';
 import { type System, startSystem } from '../src/system.js';
+import { type MainProcess, startMainProcess } from './support/main-process.js';
 import { call, publishRaw, seedEvent, waitFor } from './support/system.js';
 
 const password = 'App-Secret-Pw-9152';
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 /** The URL with a password that the test server (trust authentication) ignores. */
 function withPassword(url: string): string {
@@ -20,22 +17,8 @@ function withPassword(url: string): string {
   return parsed.toString();
 }
 
-function start(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const { DATABASE_URL: _url, TIMESCALE_URI: _uri, POSTBOX_DATA_DIR: _dir, ...inherited } = process.env;
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', main], {
-    cwd: root,
-    env: { ...inherited, PORT: '0', LOG_LEVEL: 'debug', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk) => {
-    output += String(chunk);
-  });
-  child.stderr?.on('data', (chunk) => {
-    output += String(chunk);
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
+function start(env: Record<string, string>): MainProcess {
+  return startMainProcess({ PORT: '0', LOG_LEVEL: 'debug', ...env });
 }
 
 describe('a database password given to todo-history', () => {
