@@ -7,6 +7,7 @@ import { createLogger, exitOnSignals, logSource, Postbox, Router } from 'postbox
 import { loadConfig } from '../../../apps/todo-history/src/config.js';
 import { historyMetrics } from '../../../apps/todo-history/src/history/history-metrics.js';
 import { historyRoute } from '../../../apps/todo-history/src/history/history-route.js';
+import { recordEffects } from '../support/effects-table.js';
 import { announce, exitWithParent, numberEnv, requiredEnv } from './process-env.js';
 
 exitWithParent();
@@ -25,10 +26,11 @@ router
     batchSize: numberEnv('BATCH_SIZE', 100),
     handleBatch: async (messages, context) => {
       await new Promise((resolve) => setTimeout(resolve, workMs));
-      await context.tx?.query('insert into chaos_effects (message_id, owner) select unnest($1::uuid[]), $2', [
+      await recordEffects(
+        context.tx,
         messages.map((message) => message.id),
         String(process.pid),
-      ]);
+      );
     },
   })
   .addHandler(historyRoute(config.history, postbox.db, source(), historyMetrics(router.metrics.registry)));

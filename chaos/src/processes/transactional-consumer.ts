@@ -3,6 +3,7 @@
 // Env: DATABASE_URL, GROUP, TOPIC, LEASE_TTL_MS, BATCH_SIZE, WORK_MS (per batch, before the write),
 // DEADLINE_MS (SIGTERM). Prints "standby" once started and "active" once it holds the lease.
 import { createLogger, exitOnSignals, Postbox } from 'postbox';
+import { recordEffects } from '../support/effects-table.js';
 import { announce, announceWhen, exitWithParent, numberEnv, requiredEnv } from './process-env.js';
 
 exitWithParent();
@@ -22,10 +23,11 @@ const consumer = postbox.consumer({
   batchSize: numberEnv('BATCH_SIZE', 100),
   handleBatch: async (messages, context) => {
     if (workMs > 0) await new Promise((resolve) => setTimeout(resolve, workMs));
-    await context.tx?.query('insert into chaos_effects (message_id, owner) select unnest($1::uuid[]), $2', [
+    await recordEffects(
+      context.tx,
       messages.map((message) => message.id),
       consumer.owner,
-    ]);
+    );
   },
 });
 exitOnSignals(() => postbox.close(numberEnv('DEADLINE_MS', 5_000)));

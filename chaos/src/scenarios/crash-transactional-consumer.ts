@@ -1,7 +1,7 @@
 import { Postbox } from 'postbox';
 import type { Scenario } from '../scenario.js';
 import { ProcessGroup, processEntry } from '../support/child-process.js';
-import { tally } from '../support/delivery-count.js';
+import { countEffects, createEffectsTable } from '../support/effects-table.js';
 import { runInterruptedGroups } from '../support/interrupted-group-run.js';
 
 const leaseTtlMs = 1_000;
@@ -26,9 +26,7 @@ export const crashTransactionalConsumer: Scenario = {
     const postbox = await Postbox.create({ databaseUrl: context.databaseUrl, migrate: 'auto' });
     const processes = new ProcessGroup();
     try {
-      await postbox.db.query(
-        'create table chaos_effects (message_id uuid not null, owner text not null, recorded_at timestamptz not null default clock_timestamp())',
-      );
+      await createEffectsTable(postbox.db);
       return await runInterruptedGroups({
         context,
         postbox,
@@ -40,10 +38,7 @@ export const crashTransactionalConsumer: Scenario = {
             messagesPerSecond,
             messagesPerTransaction: 25,
             message: (sequence) => ({ topic, type: 'payment.captured', key: `account-${sequence % 40}`, payload: { sequence } }),
-            observe: async () => {
-              const { rows } = await postbox.db.query<{ message_id: string }>('select message_id::text as message_id from chaos_effects');
-              return tally(rows.map((row) => row.message_id));
-            },
+            observe: () => countEffects(postbox.db),
             duplicatesAllowed: () => 0,
           },
         ],

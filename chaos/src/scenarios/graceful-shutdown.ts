@@ -3,7 +3,7 @@ import { todoHistoryMigrations } from '../../../apps/todo-history/src/db/migrati
 import { appDefaults } from '../../../apps/todo-history/src/defaults.js';
 import type { Scenario } from '../scenario.js';
 import { ProcessGroup, processEntry } from '../support/child-process.js';
-import { tally } from '../support/delivery-count.js';
+import { countEffects, createEffectsTable } from '../support/effects-table.js';
 import { runInterruptedGroups } from '../support/interrupted-group-run.js';
 import { todoHistoryMessage } from '../support/todo-history-events.js';
 import { historyRowsByMessageId, historySinkViolations } from '../support/todo-history-sink.js';
@@ -35,9 +35,7 @@ export const gracefulShutdown: Scenario = {
     const processes = new ProcessGroup();
     try {
       await migrate(postbox.db, { set: todoHistoryMigrations });
-      await postbox.db.query(
-        'create table chaos_effects (message_id uuid not null, owner text not null, recorded_at timestamptz not null default clock_timestamp())',
-      );
+      await createEffectsTable(postbox.db);
       return await runInterruptedGroups({
         context,
         postbox,
@@ -49,10 +47,7 @@ export const gracefulShutdown: Scenario = {
             messagesPerSecond,
             messagesPerTransaction: 10,
             message: (sequence) => ({ topic, type: 'shipment.sent', key: `warehouse-${sequence % 30}`, payload: { sequence } }),
-            observe: async () => {
-              const { rows } = await postbox.db.query<{ message_id: string }>('select message_id::text as message_id from chaos_effects');
-              return tally(rows.map((row) => row.message_id));
-            },
+            observe: () => countEffects(postbox.db),
             duplicatesAllowed: () => 0,
           },
           {
