@@ -152,6 +152,37 @@ describe.each(backends)('event store on $name', (backend) => {
     expect((await store.readStream(stream('ledger'))).state).toBe('no_stream');
   });
 
+  it('refuses, through SQL, an append whose ids, types, payloads and headers are not JSON arrays of one length, writing nothing', async () => {
+    const id = stream('sqlcall');
+    const call = (ids: string, types: string, payloads: string, headers: string) =>
+      postbox.db
+        .query(
+          `select previous_version from postbox.append_to_stream($1::text, 'sqlcall', 'any', $2::json, $3::json, $4::json, $5::json, 'postbox')`,
+          [id, ids, types, payloads, headers],
+        )
+        .then(
+          () => undefined,
+          (error: unknown) => error as { code?: string; message: string },
+        );
+    const [a, b] = ['0190a6b0-0000-7000-8000-000000000001', '0190a6b0-0000-7000-8000-000000000002'];
+    const header = '{"schemaVersion":1}';
+    expect(await call(`{"id":"${a}"}`, '["T"]', '[{}]', `[${header}]`)).toMatchObject({
+      code: '22023',
+      message: expect.stringContaining('must be JSON arrays'),
+    });
+    expect(await call(`["${a}"]`, '["T"]', '[{}, {}]', `[${header}]`)).toMatchObject({ code: '23502' });
+    expect(await call(`["${a}", "${b}"]`, '["T", "T"]', '[{}]', `[${header}, ${header}]`)).toMatchObject({ code: '23502' });
+    expect(await call(`["${a}", "${b}"]`, '["T"]', '[{}, {}]', `[${header}, ${header}]`)).toMatchObject({ code: '23502' });
+    expect(await eventsOf(id)).toBe(0);
+    expect(await count(postbox, 'select count(*)::int as n from postbox.streams where stream_id = $1', [id])).toBe(0);
+    expect(await call(`["${a}", "${b}"]`, '["T", "U"]', '[{"n": 1}, [2]]', `[${header}, ${header}]`)).toBeUndefined();
+    const read = await store.readStream(id);
+    expect(read.events.map((e) => [e.id, e.type, e.data, e.streamPosition])).toEqual([
+      [a, 'T', { n: 1 }, 1],
+      [b, 'U', [2], 2],
+    ]);
+  });
+
   it('appends to two streams, an outbox message and a business row in one caller transaction, all or nothing', async () => {
     const a = stream('acct');
     const b = stream('audit');

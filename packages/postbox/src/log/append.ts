@@ -43,7 +43,7 @@ select pg_notify('${defaults.notifyChannel}', topic) from (select distinct topic
 const streamAppendSql = `
 select previous_version::text as previous_version, global_positions::text[] as global_positions,
        transaction_id::text as transaction_id, (extract(epoch from created_at) * 1000)::float8 as created_at
-from postbox.append_to_stream($1::text, $2::text, $3::text, $4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::text)`;
+from postbox.append_to_stream($1::text, $2::text, $3::text, $4::json, $5::json, $6::json, $7::json, $8::text)`;
 
 interface StreamAppendRow {
   previous_version: string;
@@ -94,10 +94,10 @@ async function appendToStreamRows(executor: Executor, rows: readonly AppendRow[]
     stream.streamId,
     stream.category,
     stream.expected,
-    ids,
-    types,
-    payloads,
-    headers,
+    JSON.stringify(ids),
+    JSON.stringify(types),
+    `[${payloads.join(',')}]`,
+    `[${headers.join(',')}]`,
     defaults.notifyChannel,
   ]);
   const row = result[0] as StreamAppendRow;
