@@ -1,8 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { Kafka, Message } from 'kafkajs';
 import type pg from 'pg';
-import { createKafka, defaults, type OutgoingMessage, Postbox } from 'postbox';
+import { asExecutor, createKafka, defaults, type OutgoingMessage, Postbox } from 'postbox';
 import { loadConfig } from '../../apps/todo-history/src/config.js';
+import { appDefaults } from '../../apps/todo-history/src/defaults.js';
+import type { HistoryRow } from '../../apps/todo-history/src/history/history-row.js';
+import { arrayLiteral, writeHistory } from '../../apps/todo-history/src/history/history-writer.js';
 import { logColumns } from '../../apps/todo-history/src/queries/log-queries.js';
 import { type System, startSystem } from '../../apps/todo-history/src/system.js';
 import { type Change, type EventType, todoEvent, todoMessage } from '../../apps/todo-history/src/todos/todo-events.js';
@@ -181,7 +185,7 @@ async function withCpu(database: BenchDatabase, fn: () => Promise<Omit<Run, 'cpu
  * stores the second half. Running the baseline on both sides of the route evens out a machine whose
  * load changes during the run.
  */
-async function ingestFromLog(database: BenchDatabase, now: number): Promise<{ route: Ingest; seed: Run }> {
+async function ingestFromLog(database: BenchDatabase, now: number): Promise<{ route: Ingest; seed: Run; limits: WriteLimits }> {
   // Let the app create its schema once, so that the load below writes into a migrated database.
   const setup = await startSystem(loadConfig({ DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'warn' }));
   await setup.close();
@@ -200,7 +204,8 @@ async function ingestFromLog(database: BenchDatabase, now: number): Promise<{ ro
   const before = await seedBaseline(database, 0, Math.floor(seedCount / 2));
   const route = await drain({}, database, total, 300_000);
   const after = await seedBaseline(database, Math.floor(seedCount / 2), seedCount - Math.floor(seedCount / 2));
-  return { route, seed: addRuns(before, after) };
+  const limits = await writeLimits(database);
+  return { route, seed: addRuns(before, after), limits };
 }
 
 interface KafkaIngest {
@@ -388,6 +393,133 @@ async function seedBaseline(database: BenchDatabase, skip: number, count: number
   }
 }
 
+/** What the database alone can store: the route's own rows, already decoded, written again with nothing read. */
+interface WriteLimits {
+  /** A no-op transactional consumer group reading the same messages from the log, batches of the route's size. */
+  read: Run;
+  /** The app's writeHistory (lock, id table, rows, NOTIFY), one autocommit statement per batch, one connection. */
+  writer: Run;
+  /** The rows alone into todo_event_logs (no id table, lock or NOTIFY), one statement per batch, one connection. */
+  table: Run;
+  /** The same, from two connections at once, each with half the batches. */
+  tableTwo: Run;
+}
+
+const tableColumns = [
+  'message_id',
+  'timestamp',
+  'timestamp_fallback',
+  'event_type',
+  'entity',
+  'entity_id',
+  'group_id',
+  'group_name',
+  'task_id',
+  'task_name',
+  'changes',
+  'user_name',
+  'workspace',
+  'source_topic',
+  'source_partition',
+  'source_offset',
+] as const satisfies readonly (keyof HistoryRow)[];
+
+const tableOnlyInsert = `insert into todo_event_logs (${tableColumns.map((c) => `"${c}"`).join(', ')}, event_data)
+select ${tableColumns.map((c) => `r."${c}"`).join(', ')}, r.e::jsonb from rows from (
+  unnest($1::text[], $2::timestamptz[], $3::boolean[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+         $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::integer[], $16::bigint[]),
+  json_array_elements($17::json)
+) as r(${tableColumns.map((c) => `"${c}"`).join(', ')}, e)`;
+
+/** The log's own cost of delivering the events: a transactional consumer group that stores nothing. */
+async function readLimit(database: BenchDatabase): Promise<Run> {
+  const postbox = await Postbox.create({ databaseUrl: database.url, migrate: 'auto' });
+  try {
+    const consumer = postbox.consumer({
+      group: 'bench-read-limit',
+      topics: [topic],
+      transactional: true,
+      batchSize: appDefaults.history.batchSize,
+      handleBatch: async () => {},
+    });
+    return await withCpu(database, async () => {
+      const started = performance.now();
+      await consumer.start();
+      while (consumer.handled < total) await sleep(5);
+      const ms = performance.now() - started;
+      await consumer.stop();
+      return { rows: consumer.handled, ms };
+    });
+  } finally {
+    await postbox.close();
+  }
+}
+
+/**
+ * The limits of todo_event_logs on this machine: the route's stored rows are read back, the tables
+ * are emptied, and the rows are written again in batches of the route's size, three ways (see
+ * WriteLimits). The parameters of the table-only insert are built before its clock starts.
+ */
+async function writeLimits(database: BenchDatabase): Promise<WriteLimits> {
+  const read = await readLimit(database);
+  const client = await connect(database.url);
+  const second = await connect(database.url);
+  try {
+    const { rows } = await client.query<HistoryRow>(
+      `select message_id, "timestamp"::text as "timestamp", timestamp_fallback, event_type, entity, entity_id, group_id, group_name,
+              task_id, task_name, changes, user_name, workspace, event_data::text as event_data, source_topic, source_partition,
+              source_offset::text as source_offset
+       from todo_event_logs order by id`,
+    );
+    const batches: HistoryRow[][] = [];
+    for (let i = 0; i < rows.length; i += appDefaults.history.batchSize) batches.push(rows.slice(i, i + appDefaults.history.batchSize));
+    const empty = () => client.query('truncate todo_event_logs, todo_event_log_ids');
+
+    await empty();
+    const writer = await withCpu(database, async () => {
+      const started = performance.now();
+      let stored = 0;
+      for (const batch of batches) stored += await writeHistory(asExecutor(client), batch);
+      return { rows: stored, ms: performance.now() - started };
+    });
+
+    const parameters = batches.map((batch) => [
+      ...tableColumns.map((column) => arrayLiteral(batch.map((row) => row[column]))),
+      `[${batch.map((row) => row.event_data).join(',')}]`,
+    ]);
+    const insertAll = async (connection: pg.Client, share: unknown[][]) => {
+      let stored = 0;
+      for (const values of share) stored += (await connection.query(tableOnlyInsert, values)).rowCount ?? 0;
+      return stored;
+    };
+    await empty();
+    const table = await withCpu(database, async () => {
+      const started = performance.now();
+      const stored = await insertAll(client, parameters);
+      return { rows: stored, ms: performance.now() - started };
+    });
+    await empty();
+    const tableTwo = await withCpu(database, async () => {
+      const started = performance.now();
+      const stored = await Promise.all([
+        insertAll(
+          client,
+          parameters.filter((_, i) => i % 2 === 0),
+        ),
+        insertAll(
+          second,
+          parameters.filter((_, i) => i % 2 === 1),
+        ),
+      ]);
+      return { rows: stored[0] + stored[1], ms: performance.now() - started };
+    });
+    return { read, writer, table, tableTwo };
+  } finally {
+    await second.end();
+    await client.end();
+  }
+}
+
 /** 1,000,000 rows over 30 days of daily partitions, made on the server; then ANALYZE. */
 async function fillLogs(client: pg.Client): Promise<void> {
   await client.query('truncate todo_event_logs, todo_event_log_ids');
@@ -518,6 +650,41 @@ async function main(): Promise<void> {
       ],
     );
 
+    const limitRow = (name: string, run: Run): Cell[] => [
+      name,
+      run.rows.toLocaleString('en-US'),
+      rate(run),
+      times(rate(run), rate(log.seed)),
+      cpuCell(run),
+      ratio(rate(log.route), rate(run)),
+    ];
+    printTable(
+      `todo-history write limits: the route's ${log.route.rows.toLocaleString('en-US')} rows, decoded, written again in batches of ${appDefaults.history.batchSize.toLocaleString('en-US')} with nothing read`,
+      ['writer', 'rows', 'msg/s', 'of seed 003', 'CPU µs/msg', 'route (log) of this'],
+      [
+        limitRow('history route, PostgreSQL log (as above)', log.route),
+        limitRow('reading alone: a no-op transactional consumer group on the log', log.limits.read),
+        limitRow('writeHistory alone: lock, id table, rows, NOTIFY; one connection', log.limits.writer),
+        limitRow('rows alone into todo_event_logs; one connection', log.limits.table),
+        limitRow('rows alone into todo_event_logs; two connections', log.limits.tableTwo),
+        ['20 × seed 003 on the log (the target)', '', rate(log.seed) * 20, '20.0×', '', ''],
+      ],
+    );
+
+    const tableCpu = cpuPerEvent(log.limits.table);
+    const cpuBudget = (where: string, seed: Run, read: Run | undefined, readName: string) => {
+      const readCpu = read && cpuPerEvent(read);
+      if (readCpu === undefined || tableCpu === undefined) return;
+      const cores = availableParallelism();
+      const budget = (cores * 1e6) / (20 * rate(seed));
+      console.log(
+        `CPU budget at 20× seed 003 on ${where} (${Math.round(20 * rate(seed)).toLocaleString('en-US')} msg/s on ${cores} cores, both busy with nothing else): ` +
+          `${budget.toFixed(1)} µs per message. ${readName} costs ${readCpu.toFixed(1)} µs and the rows alone ${tableCpu.toFixed(1)} µs: ` +
+          `${(readCpu + tableCpu).toFixed(1)} µs before any decoding or deduplication.`,
+      );
+    };
+    cpuBudget('the log', log.seed, log.limits.read, 'Reading alone (no-op transactional group)');
+    if (kafka) cpuBudget('Kafka', kafka.seed, kafka.raw, 'The raw KafkaJS read (the broker not counted)');
     console.log('Targets: history route / seed 003 ≥ 20× (log and Kafka); API p50 ÷ direct p50 ≤ 2×.');
 
     if (queryRequests > 0) await queryBenchmark(logDb);

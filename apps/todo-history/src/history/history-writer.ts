@@ -8,7 +8,7 @@ import type { HistoryRow } from './history-row.js';
  * inserts only their rows, in batch order; and notifies the live feed when it stored any. A
  * redelivered message therefore adds no row, and the ids and rows commit together (with the
  * consumer's checkpoint, in its transaction). The columns come as arrays and the events as one
- * JSON array, so that the server parses each event once, straight into its jsonb column.
+ * JSON array, split as json text, so that the server parses each event into jsonb only once.
  */
 const insertBatch = `
 with locked as (select pg_advisory_xact_lock($1::bigint)),
@@ -23,12 +23,12 @@ stored as (
     "timestamp", timestamp_fallback, event_type, entity, entity_id, group_id, group_name, task_id, task_name,
     changes, user_name, workspace, event_data, message_id, source_topic, source_partition, source_offset)
   select r."timestamp", r.timestamp_fallback, r.event_type, r.entity, r.entity_id, r.group_id, r.group_name, r.task_id,
-    r.task_name, r.changes, r.user_name, r.workspace, r.event_data, r.message_id, r.source_topic, r.source_partition,
+    r.task_name, r.changes, r.user_name, r.workspace, r.event_data::jsonb, r.message_id, r.source_topic, r.source_partition,
     r.source_offset
   from rows from (
     unnest($3::text[], $4::timestamptz[], $5::boolean[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
            $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::integer[], $18::bigint[]),
-    jsonb_array_elements($19::jsonb)
+    json_array_elements($19::json)
   ) with ordinality as r(
     message_id, "timestamp", timestamp_fallback, event_type, entity, entity_id, group_id, group_name, task_id, task_name,
     changes, user_name, workspace, source_topic, source_partition, source_offset, event_data, ord)
@@ -69,7 +69,7 @@ const arrayColumns = [
 const needsEscape = /["\\]/;
 
 /** A PostgreSQL array literal, written here because the driver escapes every element, needed or not. */
-function arrayLiteral(values: readonly (string | number | boolean | null)[]): string {
+export function arrayLiteral(values: readonly (string | number | boolean | null)[]): string {
   let literal = '{';
   for (let i = 0; i < values.length; i++) {
     const value = values[i] ?? null;
