@@ -2,7 +2,9 @@
 -- headers as four JSON arrays instead of four PostgreSQL arrays. A client writes a JSON array by
 -- joining the JSON it already holds, where an array literal must escape every quote of every
 -- payload, and the server parses each payload once, into its jsonb column, instead of first
--- splitting an array literal. 0004's signature stays for processes of the previous release.
+-- splitting an array literal. Headers may also come as one JSON object that every event carries,
+-- parsed once: the usual append, whose events differ only in their payloads. 0004's signature stays
+-- for processes of the previous release.
 create function postbox.append_to_stream(
   p_stream_id text,
   p_category text,
@@ -20,10 +22,14 @@ create function postbox.append_to_stream(
 language plpgsql volatile as $$
 declare
   v_count integer;
+  v_shared_headers jsonb;
 begin
   if json_typeof(p_message_ids) is distinct from 'array' or json_typeof(p_types) is distinct from 'array'
-     or json_typeof(p_payloads) is distinct from 'array' or json_typeof(p_headers) is distinct from 'array' then
-    raise exception 'POSTBOX_ERR_BAD_OPTION: ids, types, payloads and headers must be JSON arrays' using errcode = '22023';
+     or json_typeof(p_payloads) is distinct from 'array' or json_typeof(p_headers) not in ('array', 'object') then
+    raise exception 'POSTBOX_ERR_BAD_OPTION: ids, types and payloads must be JSON arrays, headers a JSON array or object' using errcode = '22023';
+  end if;
+  if json_typeof(p_headers) = 'object' then
+    v_shared_headers := p_headers::jsonb;
   end if;
   -- Only the ids' array is measured: counting the payloads would lex all of them a second time. An
   -- array of another length still fails, since rows from() fills the missing entries with nulls and
@@ -32,10 +38,11 @@ begin
   previous_version := postbox.advance_stream(p_stream_id, p_category, p_expected, v_count);
   with inserted as (
     insert into postbox.messages (message_id, topic, type, key, payload, headers, stream_id, stream_position)
-    select e.message_id::uuid, p_category, e.type, p_stream_id, e.payload::jsonb, e.headers::jsonb, p_stream_id, previous_version + e.ord
+    select e.message_id::uuid, p_category, e.type, p_stream_id, e.payload::jsonb, coalesce(v_shared_headers, e.headers::jsonb),
+           p_stream_id, previous_version + e.ord
     from rows from (
-      json_array_elements_text(p_message_ids), json_array_elements_text(p_types),
-      json_array_elements(p_payloads), json_array_elements(p_headers)
+      json_array_elements_text(p_message_ids), json_array_elements_text(p_types), json_array_elements(p_payloads),
+      json_array_elements(case when v_shared_headers is null then p_headers else '[]' end)
     ) with ordinality as e(message_id, type, payload, headers, ord)
     order by e.ord
     returning postbox.messages.global_position, postbox.messages.stream_position

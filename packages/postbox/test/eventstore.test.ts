@@ -150,9 +150,20 @@ describe.each(backends)('event store on $name', (backend) => {
     const backwardFrom = await store.readStream(id, { direction: 'backward', from: 4 });
     expect(backwardFrom.events.map((e) => e.streamPosition)).toEqual([4, 3, 2, 1]);
     expect((await store.readStream(stream('ledger'))).state).toBe('no_stream');
+    const mixed = stream('ledger');
+    await store.append(mixed, [
+      { ...event(1), correlationId: 'corr-a' },
+      { ...event(2), correlationId: 'corr-b', schemaVersion: 2 },
+      event(3),
+    ]);
+    expect((await store.readStream(mixed)).events.map((e) => [e.headers.correlationId, e.schemaVersion])).toEqual([
+      ['corr-a', 1],
+      ['corr-b', 2],
+      [undefined, 1],
+    ]);
   });
 
-  it('refuses, through SQL, an append whose ids, types, payloads and headers are not JSON arrays of one length, writing nothing', async () => {
+  it('refuses, through SQL, an append whose ids, types, payloads and headers are not JSON arrays of one length, writing nothing; takes headers shared by every event', async () => {
     const id = stream('sqlcall');
     const call = (ids: string, types: string, payloads: string, headers: string) =>
       postbox.db
@@ -170,16 +181,22 @@ describe.each(backends)('event store on $name', (backend) => {
       code: '22023',
       message: expect.stringContaining('must be JSON arrays'),
     });
+    expect(await call(`["${a}"]`, '["T"]', '[{}]', '"schemaVersion"')).toMatchObject({ code: '22023' });
     expect(await call(`["${a}"]`, '["T"]', '[{}, {}]', `[${header}]`)).toMatchObject({ code: '23502' });
+    expect(await call(`["${a}"]`, '["T"]', '[{}, {}]', header)).toMatchObject({ code: '23502' });
     expect(await call(`["${a}", "${b}"]`, '["T", "T"]', '[{}]', `[${header}, ${header}]`)).toMatchObject({ code: '23502' });
     expect(await call(`["${a}", "${b}"]`, '["T"]', '[{}, {}]', `[${header}, ${header}]`)).toMatchObject({ code: '23502' });
     expect(await eventsOf(id)).toBe(0);
     expect(await count(postbox, 'select count(*)::int as n from postbox.streams where stream_id = $1', [id])).toBe(0);
-    expect(await call(`["${a}", "${b}"]`, '["T", "U"]', '[{"n": 1}, [2]]', `[${header}, ${header}]`)).toBeUndefined();
+    expect(await call(`["${a}", "${b}"]`, '["T", "U"]', '[{"n": 1}, [2]]', `[${header}, {"schemaVersion": 2}]`)).toBeUndefined();
+    const [c, d] = ['0190a6b0-0000-7000-8000-000000000003', '0190a6b0-0000-7000-8000-000000000004'];
+    expect(await call(`["${c}", "${d}"]`, '["V", "V"]', '[3, "four"]', '{"schemaVersion": 3, "traceId": "t-1"}')).toBeUndefined();
     const read = await store.readStream(id);
-    expect(read.events.map((e) => [e.id, e.type, e.data, e.streamPosition])).toEqual([
-      [a, 'T', { n: 1 }, 1],
-      [b, 'U', [2], 2],
+    expect(read.events.map((e) => [e.id, e.type, e.data, e.streamPosition, e.schemaVersion, e.headers.traceId])).toEqual([
+      [a, 'T', { n: 1 }, 1, 1, undefined],
+      [b, 'U', [2], 2, 2, undefined],
+      [c, 'V', 3, 3, 3, 't-1'],
+      [d, 'V', 'four', 4, 3, 't-1'],
     ]);
   });
 

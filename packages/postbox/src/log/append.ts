@@ -84,11 +84,13 @@ async function appendToStreamRows(executor: Executor, rows: readonly AppendRow[]
   const types: string[] = [];
   const payloads: string[] = [];
   const headers: string[] = [];
+  let sharedHeaders: string | undefined = rows[0]?.headersJson;
   for (const row of rows) {
     ids.push(row.id);
     types.push(row.type);
     payloads.push(row.payloadJson);
     headers.push(row.headersJson);
+    if (row.headersJson !== sharedHeaders) sharedHeaders = undefined;
   }
   const { rows: result } = await executor.query<StreamAppendRow>(streamAppendSql, [
     stream.streamId,
@@ -97,7 +99,7 @@ async function appendToStreamRows(executor: Executor, rows: readonly AppendRow[]
     JSON.stringify(ids),
     JSON.stringify(types),
     `[${payloads.join(',')}]`,
-    `[${headers.join(',')}]`,
+    sharedHeaders ?? `[${headers.join(',')}]`,
     defaults.notifyChannel,
   ]);
   const row = result[0] as StreamAppendRow;
