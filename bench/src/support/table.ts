@@ -23,6 +23,6 @@ export function ratio(value: number, baseline: number): string {
   return `${((value / baseline) * 100).toFixed(0)}%`;
 }
 
-export function times(value: number, baseline: number): string {
-  return `${(value / baseline).toFixed(1)}×`;
+export function times(value: number, baseline: number, digits = 1): string {
+  return `${(value / baseline).toFixed(digits)}×`;
 }
