@@ -6,7 +6,7 @@ import { asExecutor, createKafka, defaults, type OutgoingMessage, Postbox } from
 import { loadConfig } from '../../apps/todo-history/src/config.js';
 import { appDefaults } from '../../apps/todo-history/src/defaults.js';
 import type { HistoryRow } from '../../apps/todo-history/src/history/history-row.js';
-import { arrayLiteral, writeHistory } from '../../apps/todo-history/src/history/history-writer.js';
+import { arrayColumns, arrayLiteral, writeHistory } from '../../apps/todo-history/src/history/history-writer.js';
 import { logColumns } from '../../apps/todo-history/src/queries/log-queries.js';
 import { type System, startSystem } from '../../apps/todo-history/src/system.js';
 import { type Change, type EventType, todoEvent, todoMessage } from '../../apps/todo-history/src/todos/todo-events.js';
@@ -405,31 +405,13 @@ interface WriteLimits {
   tableTwo: Run;
 }
 
-const tableColumns = [
-  'message_id',
-  'timestamp',
-  'timestamp_fallback',
-  'event_type',
-  'entity',
-  'entity_id',
-  'group_id',
-  'group_name',
-  'task_id',
-  'task_name',
-  'changes',
-  'user_name',
-  'workspace',
-  'source_topic',
-  'source_partition',
-  'source_offset',
-] as const satisfies readonly (keyof HistoryRow)[];
 
-const tableOnlyInsert = `insert into todo_event_logs (${tableColumns.map((c) => `"${c}"`).join(', ')}, event_data)
-select ${tableColumns.map((c) => `r."${c}"`).join(', ')}, r.e::jsonb from rows from (
+const tableOnlyInsert = `insert into todo_event_logs (${arrayColumns.map((c) => `"${c}"`).join(', ')}, event_data)
+select ${arrayColumns.map((c) => `r."${c}"`).join(', ')}, r.e::jsonb from rows from (
   unnest($1::text[], $2::timestamptz[], $3::boolean[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
          $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::integer[], $16::bigint[]),
   json_array_elements($17::json)
-) as r(${tableColumns.map((c) => `"${c}"`).join(', ')}, e)`;
+) as r(${arrayColumns.map((c) => `"${c}"`).join(', ')}, e)`;
 
 /** The log's own cost of delivering the events: a transactional consumer group that stores nothing. */
 async function readLimit(database: BenchDatabase): Promise<Run> {
@@ -484,7 +466,7 @@ async function writeLimits(database: BenchDatabase): Promise<WriteLimits> {
     });
 
     const parameters = batches.map((batch) => [
-      ...tableColumns.map((column) => arrayLiteral(batch.map((row) => row[column]))),
+      ...arrayColumns.map((column) => arrayLiteral(batch.map((row) => row[column]))),
       `[${batch.map((row) => row.event_data).join(',')}]`,
     ]);
     const insertAll = async (connection: pg.Client, share: unknown[][]) => {

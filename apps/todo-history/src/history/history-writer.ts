@@ -47,7 +47,7 @@ function firstOfEachMessage(rows: readonly HistoryRow[]): readonly HistoryRow[] 
 }
 
 /** The array parameters $3 to $18, in the order of the statement's unnest. */
-const arrayColumns = [
+export const arrayColumns = [
   'message_id',
   'timestamp',
   'timestamp_fallback',
