@@ -113,7 +113,9 @@ describe('commit order on PostgreSQL', () => {
   });
 
   it('delivers 100k messages from 8 racing writers exactly once to a transactional group', async () => {
-    await postbox.db.query('create table delivered (message_id uuid not null, key text not null, seq int not null)');
+    await postbox.db.query(
+      'create table delivered (arrival bigint generated always as identity, message_id uuid not null, key text not null, seq int not null)',
+    );
     const writers = 8;
     const perWriter = 12_500;
     const consumer = postbox.consumer({
@@ -122,11 +124,10 @@ describe('commit order on PostgreSQL', () => {
       transactional: true,
       pollIntervalMs: 20,
       handleBatch: async (messages: LogMessage[], ctx) => {
-        await ctx.tx?.query('insert into delivered select * from unnest($1::uuid[], $2::text[], $3::int[])', [
-          messages.map((m) => m.id),
-          messages.map((m) => m.key),
-          messages.map((m) => (m.payload as { seq: number }).seq),
-        ]);
+        await ctx.tx?.query(
+          'insert into delivered (message_id, key, seq) select id, k, s from unnest($1::uuid[], $2::text[], $3::int[]) with ordinality as u(id, k, s, n) order by n',
+          [messages.map((m) => m.id), messages.map((m) => m.key), messages.map((m) => (m.payload as { seq: number }).seq)],
+        );
       },
     });
     await consumer.start();
@@ -165,7 +166,7 @@ describe('commit order on PostgreSQL', () => {
     // Per-key order: each writer's sequence arrives in order.
     const order = await postbox.db.query<{ broken: number }>(
       `select count(*)::int as broken from (
-         select seq, lag(seq) over (partition by key order by ctid) as previous from delivered
+         select seq, lag(seq) over (partition by key order by arrival) as previous from delivered
        ) s where previous is not null and seq <> previous + 1`,
     );
     expect(order.rows[0]?.broken).toBe(0);
