@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Postbox } from '../src/postbox.js';
+import { exitOnSignals } from '../src/router/shutdown.js';
 import { exited, spawnTs, waitForLine } from './support/child.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { delay, waitFor } from './support/wait.js';
@@ -68,5 +69,43 @@ describe('graceful shutdown', () => {
     child.kill('SIGTERM');
     expect(await exited(child)).toBe(1);
     expect(Date.now() - started).toBeLessThan(3_000);
+  });
+});
+
+describe('exitOnSignals', () => {
+  it('exits 1 when the shutdown has not settled by its hard limit, and not before', async () => {
+    const codes: number[] = [];
+    const remove = exitOnSignals(() => new Promise<boolean>(() => undefined), {
+      signals: ['SIGUSR2'],
+      exit: (code) => codes.push(code),
+      hardLimitMs: 300,
+    });
+    try {
+      process.emit('SIGUSR2', 'SIGUSR2');
+      await delay(150);
+      expect(codes).toEqual([]);
+      await waitFor(() => codes.length > 0, 3_000, 'the hard limit');
+      expect(codes).toEqual([1]);
+    } finally {
+      remove();
+    }
+  });
+
+  it('exits with the shutdown result when it settles first, and the hard limit never fires', async () => {
+    const codes: number[] = [];
+    const remove = exitOnSignals(
+      async () => {
+        await delay(50);
+        return true;
+      },
+      { signals: ['SIGUSR2'], exit: (code) => codes.push(code), hardLimitMs: 200 },
+    );
+    try {
+      process.emit('SIGUSR2', 'SIGUSR2');
+      await delay(500);
+      expect(codes).toEqual([0]);
+    } finally {
+      remove();
+    }
   });
 });

@@ -178,6 +178,11 @@ export const defaults = Object.freeze({
   }),
   /** How long stop() waits for in-flight handlers before giving up on them. */
   shutdownDeadlineMs: 10_000,
+  /**
+   * exitOnSignals exits 1 when the whole shutdown has not settled after this long: a handler that
+   * ignores its abort signal, or a close that never returns, must not keep the process alive.
+   */
+  shutdownHardLimitMs: 15_000,
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 });
 
