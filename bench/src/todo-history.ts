@@ -405,7 +405,6 @@ interface WriteLimits {
   tableTwo: Run;
 }
 
-
 const tableOnlyInsert = `insert into todo_event_logs (${arrayColumns.map((c) => `"${c}"`).join(', ')}, event_data)
 select ${arrayColumns.map((c) => `r."${c}"`).join(', ')}, r.e::jsonb from rows from (
   unnest($1::text[], $2::timestamptz[], $3::boolean[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
