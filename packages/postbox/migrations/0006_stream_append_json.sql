@@ -23,6 +23,7 @@ language plpgsql volatile as $$
 declare
   v_count integer;
   v_shared_headers jsonb;
+  v_notify boolean;
 begin
   if json_typeof(p_message_ids) is distinct from 'array' or json_typeof(p_types) is distinct from 'array'
      or json_typeof(p_payloads) is distinct from 'array' or json_typeof(p_headers) not in ('array', 'object') then
@@ -47,11 +48,12 @@ begin
     order by e.ord
     returning postbox.messages.global_position, postbox.messages.stream_position
   )
-  select array_agg(i.global_position order by i.stream_position) into global_positions from inserted i;
-  if exists (
-    select 1 from postbox.consumer_groups g
-    where p_category = any(g.topics) and g.lease_expires_at > now()
-  ) then
+  -- Whether a leased reader waits is asked in the same statement: one statement fewer per append.
+  select array_agg(i.global_position order by i.stream_position),
+         exists (select 1 from postbox.consumer_groups g where p_category = any(g.topics) and g.lease_expires_at > now())
+  into global_positions, v_notify
+  from inserted i;
+  if v_notify then
     perform pg_notify(p_channel, p_category);
   end if;
   transaction_id := pg_current_xact_id();
