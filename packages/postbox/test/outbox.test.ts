@@ -123,12 +123,85 @@ describe.each(backends)('outbox on $name', (backend) => {
     const id = rows[0]?.id as string;
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
     const stored = await postbox.db.query('select topic, type, key, payload, headers from postbox.messages where message_id = $1', [id]);
-    expect(stored.rows).toEqual([{ topic: 'sql-topic', type: 'sql.type', key: 'k1', payload: { a: 1 }, headers: { traceId: 't-9' } }]);
+    expect(stored.rows).toEqual([
+      { topic: 'sql-topic', type: 'sql.type', key: 'k1', payload: { a: 1 }, headers: { traceId: 't-9', schemaVersion: 1 } },
+    ]);
     await expect(postbox.db.query(`select postbox.publish('', 'x', '{}'::jsonb)`)).rejects.toThrow(/POSTBOX_ERR_EMPTY_TOPIC/);
     await expect(postbox.db.query(`select postbox.publish('t', '', '{}'::jsonb)`)).rejects.toThrow(/POSTBOX_ERR_EMPTY_TYPE/);
     await expect(postbox.db.query(`select postbox.publish('t', 'x', '{}'::jsonb, null, '[]'::jsonb)`)).rejects.toThrow(
       /POSTBOX_ERR_BAD_HEADER/,
     );
+  });
+
+  it('refuses from SQL the names and headers the TypeScript API refuses, with the same codes', async () => {
+    const codeOf = (error: unknown) => /POSTBOX_ERR_[A-Z_]+/.exec(String((error as Error).message))?.[0];
+    const viaSql = (topic: string, type: string, key: string | null, headers: unknown = {}) =>
+      postbox.db
+        .query('select postbox.publish($1, $2, $3::jsonb, $4, $5::jsonb) as id', [topic, type, '{}', key, JSON.stringify(headers)])
+        .then(
+          () => 'stored',
+          (error: unknown) => codeOf(error),
+        );
+    const viaApi = (topic: string, type: string, key: string | null) =>
+      postbox.publish({ topic, type, key, payload: {} }).then(
+        () => 'stored',
+        (error: unknown) => (error as { code?: string }).code,
+      );
+    const emoji = '\u{1F600}';
+    const names: [string, string, string | null, string][] = [
+      ['   ', 't', null, 'POSTBOX_ERR_EMPTY_TOPIC'],
+      ['\u3000\u00a0\t', 't', null, 'POSTBOX_ERR_EMPTY_TOPIC'],
+      ['t', '\n', null, 'POSTBOX_ERR_EMPTY_TYPE'],
+      ['x'.repeat(201), 't', null, 'POSTBOX_ERR_BAD_NAME'],
+      [emoji.repeat(101), 't', null, 'POSTBOX_ERR_BAD_NAME'],
+      ['\ufeffx', 't', null, 'POSTBOX_ERR_BAD_NAME'],
+      ['t', 'y'.repeat(201), null, 'POSTBOX_ERR_BAD_NAME'],
+      ['t', 't', ' ', 'POSTBOX_ERR_BAD_NAME'],
+      ['t', 't', 'k'.repeat(1_001), 'POSTBOX_ERR_BAD_NAME'],
+      ['x'.repeat(200), 'y'.repeat(200), 'k'.repeat(1_000), 'stored'],
+      [emoji.repeat(100), 't', emoji, 'stored'],
+    ];
+    for (const [topic, type, key, expected] of names) {
+      expect([topic.slice(0, 8), await viaSql(topic, type, key)]).toEqual([topic.slice(0, 8), expected]);
+      expect([topic.slice(0, 8), await viaApi(topic, type, key)]).toEqual([topic.slice(0, 8), expected]);
+    }
+    const manyHeaders = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`h${i}`, 'v']));
+    const badHeaders: unknown[] = [
+      { traceId: 5 },
+      { note: 'v'.repeat(4_001) },
+      manyHeaders,
+      { ['__proto__']: 'x' },
+      { '': 'x' },
+      { ['n'.repeat(201)]: 'x' },
+      { schemaVersion: 0 },
+      { schemaVersion: 1.5 },
+      { schemaVersion: '2' },
+      { schemaVersion: 2 ** 53 },
+      [],
+    ];
+    for (const headers of badHeaders) {
+      const json = JSON.stringify(headers) ?? '';
+      expect([json.slice(0, 40), await viaSql('t', 't', null, headers)]).toEqual([json.slice(0, 40), 'POSTBOX_ERR_BAD_HEADER']);
+    }
+    const stored = async (headers: unknown) => {
+      const { rows: published } = await postbox.db.query<{ id: string }>(
+        'select postbox.publish($1, $2, $3::jsonb, null, $4::jsonb) as id',
+        ['sql-headers', 't', '{}', JSON.stringify(headers)],
+      );
+      const { rows } = await postbox.db.query<{ headers: Record<string, unknown> }>(
+        'select headers from postbox.messages where message_id = $1',
+        [published[0]?.id],
+      );
+      return rows[0]?.headers;
+    };
+    expect(await stored({})).toEqual({ schemaVersion: 1 });
+    expect(await stored({ traceId: 't-1', note: 'v'.repeat(4_000), schemaVersion: 3 })).toEqual({
+      traceId: 't-1',
+      note: 'v'.repeat(4_000),
+      schemaVersion: 3,
+    });
+    const { h64: _dropped, ...sixtyFour } = manyHeaders;
+    expect(await stored({ ...sixtyFour, traceId: 't', userId: 'u' })).toMatchObject({ h0: 'v', h63: 'v', schemaVersion: 1 });
   });
 
   const cyclic: Record<string, unknown> = {};
