@@ -18,7 +18,8 @@ create function postbox.check_message_name(p_field text, p_value text, p_max int
 returns void
 language plpgsql immutable as $$
 begin
-  if p_value is null or p_value ~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]*$' then
+  -- Exactly the characters String.prototype.trim() removes, whatever the server's locale calls space.
+  if p_value is null or p_value ~ '^[\u0009-\u000d\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]*$' then
     raise exception '%: % must be a non-empty string', p_blank_code, p_field using errcode = '22023';
   end if;
   if postbox.utf16_length(p_value) > p_max then

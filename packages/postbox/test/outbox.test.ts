@@ -165,6 +165,12 @@ describe.each(backends)('outbox on $name', (backend) => {
       expect([topic.slice(0, 8), await viaSql(topic, type, key)]).toEqual([topic.slice(0, 8), expected]);
       expect([topic.slice(0, 8), await viaApi(topic, type, key)]).toEqual([topic.slice(0, 8), expected]);
     }
+    // Characters some definitions of white space include and JavaScript's trim() does not, and the reverse.
+    for (const unit of ['\u0085', '\u180e', '\u200b', '\u001c', '\u001f', '\u000b', '\u2007', '\u3000', '\ufeff']) {
+      const topic = `${unit}${unit}`;
+      const label = unit.codePointAt(0)?.toString(16);
+      expect([label, await viaSql(topic, 't', null)]).toEqual([label, await viaApi(topic, 't', null)]);
+    }
     const manyHeaders = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`h${i}`, 'v']));
     const badHeaders: unknown[] = [
       { traceId: 5 },

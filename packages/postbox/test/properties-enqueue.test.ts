@@ -59,6 +59,14 @@ function storableJson(value: unknown): boolean {
   return true;
 }
 
+function namesAcceptable(topic: string, type: string, key: string | null): boolean {
+  return (
+    validName(topic, defaults.maxNameLength) &&
+    validName(type, defaults.maxNameLength) &&
+    (key === null || validName(key, defaults.maxKeyLength))
+  );
+}
+
 /** The rules of the README, written out apart from the code that enforces them. */
 function acceptable(candidate: OutgoingMessage): boolean {
   const json = JSON.stringify(candidate.payload);
@@ -169,7 +177,7 @@ describe.each(backends)('enqueue on $name under hostile input', (backend) => {
     }
     for (const { message: sent, id } of accepted) expectStored(received.get(id) as LogMessage, sent, id);
   });
-  it('publishes from SQL with any text: stored byte for byte, or refused by the database with its reason', async () => {
+  it('publishes from SQL with any text: stored byte for byte when the TypeScript rules accept it, or refused with its reason', async () => {
     const { postbox } = handle;
     // Drivers encode a lone surrogate as U+FFFD, so the SQL path is tried with well-formed strings (NUL included).
     const text = hostileText.filter((value) => value.isWellFormed());
@@ -191,8 +199,10 @@ describe.each(backends)('enqueue on $name under hostile input', (backend) => {
           // 22023: the function's own POSTBOX_ERR_* checks; 22021: NUL in text; 22P05: \u0000 in jsonb;
           // 22P02: a lone surrogate escaped in jsonb.
           expect(['22023', '22021', '22P05', '22P02']).toContain(code);
-          if (code === '22023') expect(text).toMatch(/^POSTBOX_ERR_[A-Z_]+: /);
-          else if (code === '22P02') expect(json).toMatch(/\\ud[89a-f]/);
+          if (code === '22023') {
+            expect(text).toMatch(/^POSTBOX_ERR_[A-Z_]+: /);
+            expect(namesAcceptable(topic, type, key)).toBe(false);
+          } else if (code === '22P02') expect(json).toMatch(/\\ud[89a-f]/);
           else expect([topic, type, key ?? '', json].some((value) => value.includes('\u0000') || value.includes('\\u0000'))).toBe(true);
           return;
         }
@@ -202,6 +212,7 @@ describe.each(backends)('enqueue on $name under hostile input', (backend) => {
           [id, topic, type, key, json],
         );
         expect(rows).toEqual([{ same: true }]);
+        expect(namesAcceptable(topic, type, key)).toBe(true);
         stored++;
       }),
       propertyRuns(60),
