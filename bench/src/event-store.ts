@@ -37,19 +37,28 @@ function upsertSql(table: string): string {
 
 type Appender = (streamId: string, events: Placed[], expected: number) => Promise<unknown>;
 
+/** Every order of 0..n-1. */
+function permutations(n: number): number[][] {
+  if (n === 0) return [[]];
+  return permutations(n - 1).flatMap((order) => Array.from({ length: n }, (_, at) => [...order.slice(0, at), n - 1, ...order.slice(at)]));
+}
+
 /**
  * Appends `rounds` times `size` events, each round to one of streamCount streams with its expected
- * version, taking turns round by round (rotating who goes first) so that noise falls on all alike.
- * Returns each writer's milliseconds per append.
+ * version. The writers take turns round by round, each round in the next of all their possible
+ * orders, so that every writer goes first, last and after each other writer equally often: an
+ * append can be slowed by the one just before it (its commit, its cache footprint), and noise
+ * falls on all alike. Returns each writer's milliseconds per append.
  */
 async function appendRace(contenders: [string, Appender][], rounds: number, size: number): Promise<Map<string, number[]>> {
   const spent = new Map<string, number[]>(contenders.map(([name]) => [name, []]));
   const versions = new Map<string, number>();
+  const orders = permutations(contenders.length);
   let n = 0;
   for (let round = 0; round < rounds; round++) {
     const events = Array.from({ length: size }, () => item(n++));
-    for (let turn = 0; turn < contenders.length; turn++) {
-      const [name, append] = contenders[(round + turn) % contenders.length] as [string, Appender];
+    for (const index of orders[round % orders.length] as number[]) {
+      const [name, append] = contenders[index] as [string, Appender];
       const streamId = `${name.replace(/[^a-z]/g, '')}${size}-${round % streamCount}`;
       const expected = versions.get(streamId) ?? 0;
       const started = performance.now();
