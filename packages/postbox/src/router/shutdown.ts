@@ -5,7 +5,10 @@ export interface SignalOptions {
   logger?: Logger;
   signals?: readonly NodeJS.Signals[];
   exit?: (code: number) => void;
-  /** Exit 1 if `shutdown` has not settled after this long (defaults.shutdownHardLimitMs). */
+  /**
+   * Exit 1 if `shutdown` has not settled after this long (defaults.shutdownHardLimitMs, 5 s past the
+   * default stop() deadline). Keep it above any longer deadline `shutdown` gives stop().
+   */
   hardLimitMs?: number;
 }
 
