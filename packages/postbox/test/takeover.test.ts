@@ -52,4 +52,43 @@ describe('lease takeover across processes', () => {
       await Promise.all([exited(active), exited(standby)]);
     }
   });
+
+  it("hands the lease to a standby at once when the holder stops, not at the standby's next check", async () => {
+    // A long lease: the standby checks every 10 s, so only the hand-back notice can make it this quick.
+    const leaseTtlMs = 30_000;
+    const other = await Postbox.create({ databaseUrl: database.url });
+    const seen: string[] = [];
+    const consumerOn = (box: Postbox, owner: string) =>
+      box.consumer({
+        group: 'handover',
+        topics: ['handover-jobs'],
+        owner,
+        leaseTtlMs,
+        handleBatch: async (messages) => {
+          for (const message of messages) seen.push(`${owner}:${String(message.payload)}`);
+        },
+      });
+    const first = consumerOn(postbox, 'first');
+    const second = consumerOn(other, 'second');
+    try {
+      await first.start();
+      await waitFor(() => first.state === 'active', 5_000, 'the first consumer to take the lease');
+      await second.start();
+      await waitFor(() => second.state === 'standby', 5_000, 'the second consumer to stand by');
+      await postbox.publish({ topic: 'handover-jobs', type: 't', payload: 'before' });
+      await waitFor(() => seen.includes('first:before'), 5_000, 'the first consumer to handle a message');
+
+      const stoppedAt = Date.now();
+      expect(await first.stop()).toBe(true);
+      await waitFor(() => second.state === 'active', 5_000, 'the standby to take the lease');
+      expect(Date.now() - stoppedAt).toBeLessThan(2_000);
+      await postbox.publish({ topic: 'handover-jobs', type: 't', payload: 'after' });
+      await waitFor(() => seen.includes('second:after'), 5_000, 'the second consumer to handle a message');
+      expect(seen).toEqual(['first:before', 'second:after']);
+    } finally {
+      await first.stop(2_000);
+      await second.stop(2_000);
+      await other.close(2_000);
+    }
+  });
 });

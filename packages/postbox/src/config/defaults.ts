@@ -7,6 +7,8 @@ export const defaults = Object.freeze({
   dataDir: '.postbox-data',
   /** LISTEN/NOTIFY channel that carries the topic of each committed publish. */
   notifyChannel: 'postbox',
+  /** LISTEN/NOTIFY channel that carries the name of a group whose lease was just handed back. */
+  leaseChannel: 'postbox_leases',
   /** Largest serialised payload accepted by the outbox (seed 002 used 10 MB; 1 MiB keeps rows lean). */
   payloadLimitBytes: 1_048_576,
   /** Longest topic, type or group name, in characters. */

@@ -120,6 +120,8 @@ export class Consumer {
   private readonly options: Resolved;
   private readonly wakeup = new Wakeup();
   private readonly stopWakeup = new Wakeup();
+  /** Wakes a standby when the holder hands the group's lease back, or on stop. */
+  private readonly leaseWakeup = new Wakeup();
   private readonly logger: Logger;
   private stateValue: ConsumerState = 'idle';
   private lease: LeasedGroup | undefined;
@@ -169,13 +171,23 @@ export class Consumer {
       ephemeral: this.options.ephemeral,
     });
     const topics = new Set(this.options.topics);
-    this.unlisten = await this.db.listen(
+    const unlistenTopics = await this.db.listen(
       defaults.notifyChannel,
       (topic) => {
         if (topics.has(topic)) this.wakeup.wake();
       },
       () => this.wakeup.wake(),
     );
+    const unlistenLeases = await this.db.listen(
+      defaults.leaseChannel,
+      (group) => {
+        if (group === this.options.group && !this.lease) this.leaseWakeup.wake();
+      },
+      () => this.leaseWakeup.wake(),
+    );
+    this.unlisten = async () => {
+      await Promise.all([unlistenTopics(), unlistenLeases()]);
+    };
     this.stateValue = 'standby';
     this.loop = this.run();
   }
@@ -192,6 +204,7 @@ export class Consumer {
     this.stateValue = 'stopping';
     this.wakeup.wake();
     this.stopWakeup.wake();
+    this.leaseWakeup.wake();
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
       (this.loop ?? Promise.resolve()).then(() => true),
@@ -242,10 +255,13 @@ export class Consumer {
   }
 
   private async takeLease(): Promise<void> {
+    // Cleared before asking, so that a hand-back announced while the request is in flight still wakes the wait below.
+    this.leaseWakeup.consume();
     const lease = await acquireLease(this.db, this.options.group, this.options.owner, this.options.leaseTtlMs);
     if (!lease) {
       this.stateValue = this.running ? 'standby' : this.stateValue;
-      await sleep(Math.max(50, Math.floor(this.options.leaseTtlMs / 3)), this.wakeupForStopOnly());
+      if (!this.running) return;
+      await sleep(Math.max(50, Math.floor(this.options.leaseTtlMs / 3)), this.leaseWakeup);
       return;
     }
     if (!this.running) {

@@ -116,11 +116,19 @@ export async function renewLease(db: Executor, group: string, owner: string, ttl
   return rowCount > 0;
 }
 
+/**
+ * Hands the lease back and names the group on the lease channel, so that a standby takes it at
+ * once instead of at its next check.
+ */
 export async function releaseLease(db: Executor, group: string, owner: string): Promise<void> {
   await db.query(
-    `update postbox.consumer_groups set lease_owner = null, lease_expires_at = null, last_seen_at = now()
-     where group_name = $1 and lease_owner = $2`,
-    [group, owner],
+    `with released as (
+       update postbox.consumer_groups set lease_owner = null, lease_expires_at = null, last_seen_at = now()
+       where group_name = $1 and lease_owner = $2
+       returning group_name
+     )
+     select pg_notify($3, group_name) from released`,
+    [group, owner, defaults.leaseChannel],
   );
 }
 
