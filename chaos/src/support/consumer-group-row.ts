@@ -101,22 +101,48 @@ export interface CatchUp {
   heldBackBy?: string;
 }
 
+export interface HeldBackWait {
+  done: boolean;
+  /** performance.now() when done() was first seen true, or when the wait gave up. */
+  at: number;
+  /** Set when the wait went on past timeoutMs because a transaction older than `since` held readers back. */
+  heldBackBy?: string;
+}
+
+/**
+ * Polls done() until it is true or timeoutMs has passed since startedAt (performance.now()); past
+ * that, for up to heldBackTimeoutMs more, only while a transaction that began before `since`
+ * (server clock) holds every reader of the server back.
+ */
+export async function waitUnlessHeldBack(
+  db: Executor,
+  options: { done: () => Promise<boolean>; since: Date; startedAt: number; timeoutMs: number; heldBackTimeoutMs: number; pollMs: number },
+): Promise<HeldBackWait> {
+  let heldBackBy: string | undefined;
+  for (;;) {
+    if (await options.done()) return { done: true, at: performance.now(), heldBackBy };
+    const waited = performance.now() - options.startedAt;
+    if (waited > options.timeoutMs) {
+      const holder = waited < options.timeoutMs + options.heldBackTimeoutMs ? await readersHeldBackSince(db, options.since) : undefined;
+      if (!holder) return { done: false, at: performance.now(), heldBackBy };
+      heldBackBy = holder;
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs));
+  }
+}
+
 /**
  * Waits until the group has read everything, up to timeoutMs; past that, up to heldBackTimeoutMs
  * more while a transaction older than the wait holds every reader of the server back.
  */
 export async function waitForCatchUp(db: Executor, group: string, timeoutMs: number, heldBackTimeoutMs: number): Promise<CatchUp> {
-  const since = await serverNow(db);
-  const started = performance.now();
-  let heldBackBy: string | undefined;
-  for (;;) {
-    if ((await groupLag(db, group)) === 0) return { caughtUp: true, heldBackBy };
-    const waited = performance.now() - started;
-    if (waited > timeoutMs) {
-      const holder = waited < timeoutMs + heldBackTimeoutMs ? await readersHeldBackSince(db, since) : undefined;
-      if (!holder) return { caughtUp: false, heldBackBy };
-      heldBackBy = holder;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const wait = await waitUnlessHeldBack(db, {
+    done: async () => (await groupLag(db, group)) === 0,
+    since: await serverNow(db),
+    startedAt: performance.now(),
+    timeoutMs,
+    heldBackTimeoutMs,
+    pollMs: 100,
+  });
+  return { caughtUp: wait.done, heldBackBy: wait.heldBackBy };
 }

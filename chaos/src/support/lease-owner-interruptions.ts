@@ -7,8 +7,8 @@ import {
   groupLag,
   groupLease,
   ownerPid,
-  readersHeldBackSince,
   serverNow,
+  waitUnlessHeldBack,
 } from './consumer-group-row.js';
 import { delay, randomBetween, waitFor } from './wait.js';
 
@@ -168,18 +168,13 @@ async function waitForRecovery(
   since: Date,
   signalledAt: number,
 ): Promise<{ ms: number | undefined; heldBackBy?: string }> {
-  let heldBackBy: string | undefined;
-  for (;;) {
-    if (await committedByAnotherOwner(options.db, options.group, formerOwner, since)) {
-      return { ms: performance.now() - signalledAt, heldBackBy };
-    }
-    const waited = performance.now() - signalledAt;
-    if (waited > options.recoveryTimeoutMs) {
-      const holder =
-        waited < options.recoveryTimeoutMs + options.heldBackTimeoutMs ? await readersHeldBackSince(options.db, since) : undefined;
-      if (!holder) return { ms: undefined, heldBackBy };
-      heldBackBy = holder;
-    }
-    await delay(10);
-  }
+  const wait = await waitUnlessHeldBack(options.db, {
+    done: () => committedByAnotherOwner(options.db, options.group, formerOwner, since),
+    since,
+    startedAt: signalledAt,
+    timeoutMs: options.recoveryTimeoutMs,
+    heldBackTimeoutMs: options.heldBackTimeoutMs,
+    pollMs: 10,
+  });
+  return { ms: wait.done ? wait.at - signalledAt : undefined, heldBackBy: wait.heldBackBy };
 }
