@@ -14,7 +14,7 @@ import { startMockCluster } from '../../packages/postbox/test/support/kafka-mock
 import { type BenchDatabase, connect, createDatabase } from './support/database.js';
 import { chunks } from './support/messages.js';
 import { type Cell, printTable, ratio, times } from './support/table.js';
-import { percentile, perSecond, sleep } from './support/timing.js';
+import { percentile, perSecond, sleep, timed } from './support/timing.js';
 
 const total = Number(process.env.BENCH_TODO_INGEST_COUNT ?? 200_000);
 /** Events of the seed 003 baselines, run in two halves: one before and one after the route they are compared with. */
@@ -412,6 +412,14 @@ select ${arrayColumns.map((c) => `r."${c}"`).join(', ')}, r.e::jsonb from rows f
   json_array_elements($17::json)
 ) as r(${arrayColumns.map((c) => `"${c}"`).join(', ')}, e)`;
 
+/** A run of fn, which returns the rows it stored: timed, with its CPU. */
+function timedRows(database: BenchDatabase, fn: () => Promise<number>): Promise<Run> {
+  return withCpu(database, async () => {
+    const { ms, value } = await timed(fn);
+    return { rows: value, ms };
+  });
+}
+
 /** The log's own cost of delivering the events: a transactional consumer group that stores nothing. */
 async function readLimit(database: BenchDatabase): Promise<Run> {
   const postbox = await Postbox.create({ databaseUrl: database.url, migrate: 'auto' });
@@ -423,14 +431,13 @@ async function readLimit(database: BenchDatabase): Promise<Run> {
       batchSize: appDefaults.history.batchSize,
       handleBatch: async () => {},
     });
-    return await withCpu(database, async () => {
-      const started = performance.now();
+    const run = await timedRows(database, async () => {
       await consumer.start();
       while (consumer.handled < total) await sleep(5);
-      const ms = performance.now() - started;
-      await consumer.stop();
-      return { rows: consumer.handled, ms };
+      return consumer.handled;
     });
+    await consumer.stop();
+    return run;
   } finally {
     await postbox.close();
   }
@@ -457,11 +464,10 @@ async function writeLimits(database: BenchDatabase): Promise<WriteLimits> {
     const empty = () => client.query('truncate todo_event_logs, todo_event_log_ids');
 
     await empty();
-    const writer = await withCpu(database, async () => {
-      const started = performance.now();
+    const writer = await timedRows(database, async () => {
       let stored = 0;
       for (const batch of batches) stored += await writeHistory(asExecutor(client), batch);
-      return { rows: stored, ms: performance.now() - started };
+      return stored;
     });
 
     const parameters = batches.map((batch) => [
@@ -474,14 +480,9 @@ async function writeLimits(database: BenchDatabase): Promise<WriteLimits> {
       return stored;
     };
     await empty();
-    const table = await withCpu(database, async () => {
-      const started = performance.now();
-      const stored = await insertAll(client, parameters);
-      return { rows: stored, ms: performance.now() - started };
-    });
+    const table = await timedRows(database, () => insertAll(client, parameters));
     await empty();
-    const tableTwo = await withCpu(database, async () => {
-      const started = performance.now();
+    const tableTwo = await timedRows(database, async () => {
       const stored = await Promise.all([
         insertAll(
           client,
@@ -492,7 +493,7 @@ async function writeLimits(database: BenchDatabase): Promise<WriteLimits> {
           parameters.filter((_, i) => i % 2 === 1),
         ),
       ]);
-      return { rows: stored[0] + stored[1], ms: performance.now() - started };
+      return stored[0] + stored[1];
     });
     return { read, writer, table, tableTwo };
   } finally {
