@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConcurrencyError } from '../src/eventstore/concurrency-error.js';
+import type { ExpectedVersion } from '../src/eventstore/event.js';
 import type { EventStore } from '../src/eventstore/event-store.js';
 import { StreamStateError } from '../src/eventstore/stream-state-error.js';
 import { UpcastError } from '../src/eventstore/upcast-error.js';
@@ -84,6 +85,49 @@ describe.each(backends)('event store on $name', (backend) => {
     await store.tombstone(id);
     await expect(store.append(id, event(5))).rejects.toBeInstanceOf(StreamStateError);
     expect(await eventsOf(id)).toBe(4);
+  });
+
+  // A single event goes through a statement of its own, several through postbox.append_to_stream.
+  it.each([1, 3])('accepts and refuses alike with %i event(s) per append, and a refusal never creates the stream', async (size) => {
+    const events = (from: number) => Array.from({ length: size }, (_, i) => event(from + i));
+    const streamRows = (id: string) => count(postbox, 'select count(*)::int as n from postbox.streams where stream_id = $1', [id]);
+    const refused = (id: string, expectedVersion: ExpectedVersion) =>
+      store.append(id, events(100), { expectedVersion }).catch((e: unknown) => e);
+
+    for (const expectedVersion of [5, 'stream_exists'] as const) {
+      const missing = stream();
+      expect(await refused(missing, expectedVersion)).toMatchObject({
+        code: 'POSTBOX_ERR_CONCURRENCY',
+        expected: expectedVersion,
+        actual: 0,
+      });
+      expect(await streamRows(missing)).toBe(0);
+    }
+
+    const id = stream();
+    expect(await store.append(id, events(1), { expectedVersion: 'no_stream' })).toMatchObject({
+      previousVersion: 0,
+      nextExpectedVersion: size,
+    });
+    expect(await store.append(id, events(10), { expectedVersion: size })).toMatchObject({ previousVersion: size });
+    expect(await store.append(id, events(20), { expectedVersion: 'stream_exists' })).toMatchObject({ previousVersion: 2 * size });
+    expect(await store.append(id, events(30), { expectedVersion: 'any' })).toMatchObject({ nextExpectedVersion: 4 * size });
+    for (const expectedVersion of ['no_stream', 0, size] as const) {
+      expect(await refused(id, expectedVersion)).toMatchObject({
+        code: 'POSTBOX_ERR_CONCURRENCY',
+        expected: expectedVersion,
+        actual: 4 * size,
+      });
+    }
+    const positions = (await store.readStream(id)).events.map((e) => e.streamPosition);
+    expect(positions).toEqual(Array.from({ length: 4 * size }, (_, i) => i + 1));
+
+    await store.archive(id);
+    expect(await refused(id, 4 * size)).toMatchObject({ code: 'POSTBOX_ERR_STREAM_ARCHIVED' });
+    await store.restore(id);
+    await store.tombstone(id);
+    expect(await refused(id, 4 * size)).toMatchObject({ code: 'POSTBOX_ERR_STREAM_DELETED' });
+    expect(await eventsOf(id)).toBe(4 * size);
   });
 
   it('tombstones a stream: appends are refused, reads say so, the events stay', async () => {

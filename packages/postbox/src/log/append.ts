@@ -11,7 +11,8 @@ export interface AppendRow extends PreparedMessage {
 /**
  * Appends the rows as the next events of one stream: postbox.append_to_stream checks the expected
  * version, advances the stream and inserts the events in one call, so the append is atomic even
- * without a transaction. Every row is a message on the category's topic keyed by the stream id; the
+ * without a transaction. A single event on a connection that prepares statements takes one plain
+ * statement that does the same (singleEventAppendSql). Every row is a message on the category's topic keyed by the stream id; the
  * rows' own topic, key, streamId and streamPosition are ignored.
  */
 export interface StreamTarget {
@@ -44,6 +45,37 @@ const streamAppendSql = `
 select previous_version::text as previous_version, global_positions::text[] as global_positions,
        transaction_id::text as transaction_id, (extract(epoch from created_at) * 1000)::float8 as created_at
 from postbox.append_to_stream($1::text, $2::text, $3::text, $4::json, $5::json, $6::json, $7::json, $8::text)`;
+
+/**
+ * One event, the usual append of a command handler, as one plain statement: it advances the stream
+ * under the version condition and inserts the event in a single executor run, where the function
+ * above runs a PL/pgSQL call and its statements, a sort and an aggregate. The stream row is written
+ * only for 'any', 'no_stream' and 0, or when it already exists, so that an exact version or
+ * 'stream_exists' never creates one. When the condition fails, postbox.refuse_append raises the
+ * same error as postbox.advance_stream, so a refusal aborts the caller's transaction as before.
+ */
+const singleEventAppendSql = `
+with advanced as (
+  insert into postbox.streams as s (stream_id, category, version)
+  select $1::text, $2::text, 1
+  where $3::text in ('any', 'no_stream', '0') or exists (select from postbox.streams e where e.stream_id = $1::text)
+  on conflict (stream_id) do update set version = s.version + 1, updated_at = now()
+  where s.state = 'active' and case $3::text
+      when 'any' then true
+      when 'stream_exists' then s.version > 0
+      when 'no_stream' then s.version = 0
+      else s.version = $3::text::bigint
+    end
+  returning s.version - 1 as previous_version
+)
+insert into postbox.messages (message_id, topic, type, key, payload, headers, stream_id, stream_position)
+select $4::uuid, $2::text, $5::text, $1::text, $6::jsonb, $7::jsonb, $1::text, checked.previous_version + 1
+from (select coalesce((select previous_version from advanced), postbox.refuse_append($1::text, $3::text)) as previous_version) as checked
+returning (stream_position - 1)::text as previous_version, array[global_position::text] as global_positions,
+  pg_current_xact_id()::text as transaction_id, (extract(epoch from created_at) * 1000)::float8 as created_at,
+  -- A wake-up only when a leased reader of the category waits for one, as in postbox.append_to_stream.
+  (select pg_notify($8::text, $2::text)
+   where exists (select from postbox.consumer_groups g where $2::text = any(g.topics) and g.lease_expires_at > now()))::text as woken`;
 
 interface StreamAppendRow {
   previous_version: string;
@@ -80,6 +112,22 @@ export async function appendToLog(
 }
 
 async function appendToStreamRows(executor: Executor, rows: readonly AppendRow[], stream: StreamTarget): Promise<StreamAppended> {
+  // Unprepared, the statement's planning would cost more than the function call it saves, whose
+  // PL/pgSQL keeps its plans per connection.
+  const single = rows.length === 1 && executor.preparesStatements ? rows[0] : undefined;
+  if (single) {
+    const { rows: result } = await executor.query<StreamAppendRow>(singleEventAppendSql, [
+      stream.streamId,
+      stream.category,
+      stream.expected,
+      single.id,
+      single.type,
+      single.payloadJson,
+      single.headersJson,
+      defaults.notifyChannel,
+    ]);
+    return streamAppended(result[0] as StreamAppendRow);
+  }
   const ids: string[] = [];
   const types: string[] = [];
   const payloads: string[] = [];
@@ -102,7 +150,10 @@ async function appendToStreamRows(executor: Executor, rows: readonly AppendRow[]
     sharedHeaders ?? `[${headers.join(',')}]`,
     defaults.notifyChannel,
   ]);
-  const row = result[0] as StreamAppendRow;
+  return streamAppended(result[0] as StreamAppendRow);
+}
+
+function streamAppended(row: StreamAppendRow): StreamAppended {
   return {
     previousVersion: Number(row.previous_version),
     globalPositions: row.global_positions.map((position) => BigInt(position)),

@@ -8,6 +8,8 @@ export interface Executor {
   query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(script: string): Promise<void>;
+  /** Whether query() prepares each statement once per connection, so a long statement is not planned on every call. */
+  readonly preparesStatements?: boolean;
 }
 
 /**
