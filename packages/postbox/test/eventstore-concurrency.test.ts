@@ -64,4 +64,30 @@ describe('event store under concurrent writers (postgres)', () => {
     expect(loaded).toMatchObject({ state: total, version: total, snapshot: 'used' });
     expect(loaded.replayed).toBeLessThan(100);
   }, 150_000);
+
+  it('lets exactly one of 8 racing appends create a stream or take a version; the others get ConcurrencyError', async () => {
+    const store = postbox.eventStore();
+    const race = (streamId: string, expectedVersion: 'no_stream' | number, size: number) =>
+      Promise.allSettled(
+        Array.from({ length: 8 }, (_, worker) =>
+          store.append(
+            streamId,
+            Array.from({ length: size }, (_, seq) => ({ type: 'Incremented', data: { worker, seq } })),
+            { expectedVersion },
+          ),
+        ),
+      );
+    for (const size of [1, 2]) {
+      const streamId = `race${size}-shared`;
+      for (const expectedVersion of ['no_stream', size] as const) {
+        const outcomes = await race(streamId, expectedVersion, size);
+        expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+        for (const outcome of outcomes) {
+          if (outcome.status === 'rejected')
+            expect(outcome.reason).toMatchObject({ code: 'POSTBOX_ERR_CONCURRENCY', expected: expectedVersion });
+        }
+      }
+      expect((await store.streamInfo(streamId)).version).toBe(2 * size);
+    }
+  });
 });
