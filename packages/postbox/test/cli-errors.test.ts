@@ -137,7 +137,12 @@ describe('postbox CLI under bad input', () => {
         codes.set(run.code, (codes.get(run.code) ?? 0) + 1);
         expect([0, 1, 2], where).toContain(run.code);
         if (run.code === 0) return;
-        if (args.length === 0) return; // the command list then one error line; the bin test checks it
+        // `postbox` and `postbox --` name no command: the command list, then one error line.
+        if (args.every((arg) => arg === '--')) {
+          expect(run.code, where).toBe(2);
+          expect(lines(run.stderr).at(-1), where).toMatch(/^postbox: POSTBOX_ERR_USAGE: A command is required/);
+          return;
+        }
         expectUserError(run, where);
         if (run.code === 2) expect(run.stderr, where).toMatch(/^postbox: POSTBOX_ERR_USAGE: /);
       }),
