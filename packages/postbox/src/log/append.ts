@@ -12,8 +12,8 @@ export interface AppendRow extends PreparedMessage {
  * Appends the rows as the next events of one stream: postbox.append_to_stream checks the expected
  * version, advances the stream and inserts the events in one call, so the append is atomic even
  * without a transaction. A single event on a connection that prepares statements takes one plain
- * statement that does the same (singleEventAppendSql). Every row is a message on the category's topic keyed by the stream id; the
- * rows' own topic, key, streamId and streamPosition are ignored.
+ * statement that does the same (singleEventAppendSql). Every row is a message on the category's
+ * topic keyed by the stream id; the rows' own topic, key, streamId and streamPosition are ignored.
  */
 export interface StreamTarget {
   streamId: string;
