@@ -29,6 +29,7 @@ function watched(db: Database) {
       if (name === 'postbox_read_after') poolReads.push(result.catch(() => undefined));
       return result;
     },
+    preparesNamedStatements: db.preparesNamedStatements,
     transaction: <T>(fn: (tx: Executor) => Promise<T>) =>
       db.transaction((inner) => {
         const record: TransactionRecord = { readInside: false };

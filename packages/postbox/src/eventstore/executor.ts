@@ -29,8 +29,7 @@ export function executorFor(target: Target): Executor {
   return {
     query: (text, params = []) => target.queryNamed(statementName(text), text, params),
     exec: (script) => target.exec(script),
-    // PGlite's queryNamed runs the statement unnamed: every call is planned.
-    preparesStatements: target.kind === 'postgres',
+    preparesStatements: target.preparesNamedStatements,
   };
 }
 

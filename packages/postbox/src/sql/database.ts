@@ -26,6 +26,8 @@ export interface Database extends Executor {
   readonly description: string;
   /** Runs a statement prepared once per connection; the hot paths use it. */
   queryNamed<R = Record<string, unknown>>(name: string, text: string, params: readonly unknown[]): Promise<QueryResult<R>>;
+  /** Whether queryNamed really prepares: where it cannot, the statement is planned on every call. */
+  readonly preparesNamedStatements: boolean;
   transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
   /** Subscribes to a NOTIFY channel; `onReconnect` runs after a lost listener connection comes back. */
   listen(channel: string, onPayload: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>>;

@@ -28,6 +28,8 @@ export async function pgliteDatabase(dataDir?: string, existing?: PGlite): Promi
     async queryNamed<R>(_name: string, text: string, params: readonly unknown[]) {
       return normalise(await pglite.query<R>(text, params as unknown[]));
     },
+    // PGlite runs every statement unnamed.
+    preparesNamedStatements: false,
     transaction<T>(fn: (tx: Executor) => Promise<T>) {
       return pglite.transaction((tx) =>
         fn({

@@ -162,6 +162,7 @@ export function postgresDatabase(url: string, options: PostgresOptions = {}): Da
     async queryNamed<R>(name: string, text: string, params: readonly unknown[]) {
       return normalise<R>(await pool.query({ name, text, values: params as unknown[] }));
     },
+    preparesNamedStatements: true,
     async transaction<T>(fn: (tx: Executor) => Promise<T>) {
       const client = await pool.connect();
       // The pool listens for errors on idle clients only. A checked-out client whose server goes away
