@@ -348,26 +348,37 @@ describe('Kafka source', () => {
     await startRouter(route('a'), { logger: logs.a.logger });
     await startRouter(route('b'), { logger: logs.b.logger }, { postbox: second });
     /** The partitions of each member's latest join: when they split the four between them, the group is settled. */
-    const latestAssignment = (lines: string[]) => {
-      const joins = lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'joined the Kafka consumer group');
-      return (joins.at(-1)?.assignment?.shared ?? []) as number[];
-    };
+    const joins = (lines: string[]) =>
+      lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'joined the Kafka consumer group');
+    const latestAssignment = (lines: string[]) => (joins(lines).at(-1)?.assignment?.shared ?? []) as number[];
+    /** What each member saw, for the failure message: the mock needs a few seconds per rebalance, and a slow machine can take several. */
+    const groupHistory = () =>
+      Object.entries(logs)
+        .map(([member, sink]) => {
+          const seen = sink.lines
+            .map((line) => JSON.parse(line))
+            .filter((entry) => entry.level >= 40 || entry.msg === 'joined the Kafka consumer group');
+          return `${member}: ${seen.map((entry) => `${new Date(entry.time).toISOString()} ${entry.msg} ${JSON.stringify(entry.assignment ?? entry.err?.message ?? '')}`).join('; ')}`;
+        })
+        .join('\n');
     await waitFor(
       () => {
         const a = latestAssignment(logs.a.lines);
         const b = latestAssignment(logs.b.lines);
         return a.length > 0 && b.length > 0 && [...a, ...b].sort().join() === '0,1,2,3';
       },
-      20_000,
+      45_000,
       'both members to hold partitions',
-    );
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}\n${groupHistory()}`);
+    });
 
     await produce(
       'shared',
       Array.from({ length: 400 }, (_, n) => ({ key: `customer-${n % 40}`, value: json({ n }), headers: { 'message-id': `s-${n}` } })),
     );
     const count = async () => Number((await postbox.db.query<{ n: number }>('select count(*)::int as n from shared_sink')).rows[0]?.n);
-    await waitFor(async () => (await count()) >= 400, 20_000, 'all 400 messages');
+    await waitFor(async () => (await count()) >= 400, 30_000, 'all 400 messages');
     await delay(300);
     const { rows } = await postbox.db.query<{ total: number; distinct_ids: number }>(
       'select count(*)::int as total, count(distinct message_id)::int as distinct_ids from shared_sink',
@@ -379,7 +390,7 @@ describe('Kafka source', () => {
     expect(owners.rows.map((row) => row.handler)).toEqual(['a', 'b']);
     const all = owners.rows.flatMap((row) => row.partitions).sort();
     expect(all).toEqual([0, 1, 2, 3]);
-  });
+  }, 120_000);
 
   it('stops gracefully: the delivery in hand finishes and commits, or is given up uncommitted once the deadline passes', async () => {
     await cluster.createTopic('graceful', 1);

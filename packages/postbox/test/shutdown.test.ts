@@ -55,9 +55,11 @@ describe('graceful shutdown', () => {
     await postbox.publish({ topic: 'work', type: 't', payload: 'slow' });
     await waitFor(
       async () => {
-        const { rows } = await postbox.db.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where state = $1', [
-          'idle in transaction',
-        ]);
+        // Only this test's database: other test files run beside this one on the same server.
+        const { rows } = await postbox.db.query<{ n: number }>(
+          'select count(*)::int as n from pg_stat_activity where datname = current_database() and state = $1',
+          ['idle in transaction'],
+        );
         return Number(rows[0]?.n) > 0;
       },
       10_000,
