@@ -347,17 +347,16 @@ describe('Kafka source', () => {
     const logs = { a: logSink(), b: logSink() };
     await startRouter(route('a'), { logger: logs.a.logger });
     await startRouter(route('b'), { logger: logs.b.logger }, { postbox: second });
+    const joined = 'joined the Kafka consumer group';
+    const entries = (lines: string[]) => lines.map((line) => JSON.parse(line));
     /** The partitions of each member's latest join: when they split the four between them, the group is settled. */
-    const joins = (lines: string[]) =>
-      lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'joined the Kafka consumer group');
-    const latestAssignment = (lines: string[]) => (joins(lines).at(-1)?.assignment?.shared ?? []) as number[];
+    const latestAssignment = (lines: string[]) =>
+      (entries(lines).findLast((entry) => entry.msg === joined)?.assignment?.shared ?? []) as number[];
     /** What each member saw, for the failure message: the mock needs a few seconds per rebalance, and a slow machine can take several. */
     const groupHistory = () =>
       Object.entries(logs)
         .map(([member, sink]) => {
-          const seen = sink.lines
-            .map((line) => JSON.parse(line))
-            .filter((entry) => entry.level >= 40 || entry.msg === 'joined the Kafka consumer group');
+          const seen = entries(sink.lines).filter((entry) => entry.level >= 40 || entry.msg === joined);
           return `${member}: ${seen.map((entry) => `${new Date(entry.time).toISOString()} ${entry.msg} ${JSON.stringify(entry.assignment ?? entry.err?.message ?? '')}`).join('; ')}`;
         })
         .join('\n');
