@@ -391,6 +391,125 @@ describe('Kafka source', () => {
     expect(all).toEqual([0, 1, 2, 3]);
   }, 120_000);
 
+  /**
+   * A mock cluster of its own whose topic holds `count` messages: an injected error goes to the next
+   * request of its kind from any client, so it must not meet the other tests' consumers.
+   */
+  async function isolatedCluster(topic: string, count: number): Promise<MockCluster> {
+    const own = await startMockCluster();
+    try {
+      await own.createTopic(topic, 2);
+      const ownProducer = createKafka({ brokers: own.brokers }).producer();
+      await ownProducer.connect();
+      await ownProducer.send({
+        topic,
+        acks: -1,
+        messages: Array.from({ length: count }, (_, n) => ({ key: `k-${n}`, value: json({ n }) })),
+      });
+      await ownProducer.disconnect();
+      return own;
+    } catch (error) {
+      await own.stop();
+      throw error;
+    }
+  }
+
+  it('replaces a consumer stopped by an error KafkaJS does not retry, reporting unhealthy until it rejoins, and loses nothing', async () => {
+    const own = await isolatedCluster('rejected', 20);
+    const router = new Router(postbox);
+    const ownAdmin = createKafka({ brokers: own.brokers }).admin();
+    try {
+      // SyncGroup (API key 14) answered INVALID_REQUEST (42), which KafkaJS never retries, three times in a row.
+      await own.fail(14, 42, 3);
+
+      const { lines, logger } = logSink();
+      const handled: number[] = [];
+      router.addHandler({
+        name: 'rejected',
+        topics: ['rejected'],
+        handle: async (message: RoutedMessage<{ n: number }>) => {
+          handled.push(message.payload.n);
+        },
+        source: kafkaSource({
+          kafka: { brokers: own.brokers },
+          ...fast,
+          // The mock holds each rebalance for the session timeout less a second.
+          sessionTimeoutMs: 3_000,
+          restartDelayMs: 300,
+          maxRestartDelayMs: 5_000,
+          logger,
+        }),
+      });
+      const seen: string[] = [];
+      const watch = setInterval(() => {
+        router.health().then(
+          (checks) => seen.push(...checks.map((check) => `${check.status}: ${check.detail ?? ''}`)),
+          () => undefined,
+        );
+      }, 20);
+      try {
+        await router.start();
+        await waitFor(() => handled.length >= 20, 30_000, 'all 20 messages after the restarts');
+      } finally {
+        clearInterval(watch);
+      }
+
+      expect([...handled].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, n) => n));
+      const restarts = lines
+        .map((line) => JSON.parse(line))
+        .filter((entry) => entry.msg.startsWith('Kafka consumer stopped on an error KafkaJS does not retry'));
+      expect(restarts).toHaveLength(3);
+      expect(restarts.map((entry) => entry.failedRestarts)).toEqual([1, 2, 3]);
+      for (const entry of restarts) expect(entry.err.message).toMatch(/request being malformed/);
+      const delays = restarts.map((entry) => entry.restartInMs as number);
+      expect(delays[0]).toBeGreaterThanOrEqual(240);
+      expect(delays[1]).toBeGreaterThan(delays[0] as number);
+      expect(delays[2]).toBeGreaterThan(delays[1] as number);
+      expect(seen.some((entry) => /^unhealthy: restarting after an error KafkaJS does not retry: .*malformed/.test(entry))).toBe(true);
+      expect(await router.health()).toEqual([{ name: 'kafka-source:rejected', status: 'healthy' }]);
+      await ownAdmin.connect();
+      await waitFor(
+        async () => {
+          const [offsets] = await ownAdmin.fetchOffsets({ groupId: 'rejected', topics: ['rejected'] });
+          return (offsets?.partitions ?? []).reduce((sum, entry) => sum + Math.max(Number(entry.offset), 0), 0) === 20;
+        },
+        5_000,
+        'offsets committed up to all 20 messages',
+      );
+    } finally {
+      await router.stop(3_000);
+      await ownAdmin.disconnect();
+      await own.stop();
+    }
+  }, 60_000);
+
+  it('stops at once while it waits to replace a crashed consumer, and starts none after', async () => {
+    const own = await isolatedCluster('rejected-stop', 5);
+    const { lines, logger } = logSink();
+    const router = new Router(postbox);
+    try {
+      await own.fail(14, 42, 1);
+      router.addHandler({
+        name: 'rejected-stop',
+        topics: ['rejected-stop'],
+        handle: async () => undefined,
+        source: kafkaSource({ kafka: { brokers: own.brokers }, ...fast, restartDelayMs: 60_000, logger }),
+      });
+      await router.start();
+      const messages = () => lines.map((line) => JSON.parse(line).msg as string);
+      await waitFor(() => messages().some((msg) => msg.startsWith('Kafka consumer stopped on an error')), 15_000, 'the crash');
+      const began = Date.now();
+      await router.stop(5_000);
+      expect(Date.now() - began).toBeLessThan(2_000);
+      expect(messages()).toContain('Kafka source stopped while waiting to restart its consumer');
+      await delay(500);
+      expect(messages()).not.toContain('joined the Kafka consumer group');
+    } finally {
+      await router.stop(1_000);
+      await own.stop();
+    }
+  }, 30_000);
+
   it('stops gracefully: the delivery in hand finishes and commits, or is given up uncommitted once the deadline passes', async () => {
     await cluster.createTopic('graceful', 1);
     await produce(
@@ -696,6 +815,9 @@ describe('Kafka source configuration', () => {
     expect(bad({ heartbeatIntervalMs: 10_000, sessionTimeoutMs: 6_000 })).toBe('heartbeatIntervalMs');
     expect(bad({ startFrom: 'middle' as 'latest' })).toBe('startFrom');
     expect(bad({ retries: 0 })).toBeUndefined();
+    expect(bad({ restartDelayMs: 0 })).toBe('restartDelayMs');
+    expect(bad({ restartDelayMs: 5_000, maxRestartDelayMs: 1_000 })).toBe('maxRestartDelayMs');
+    expect(resolveKafkaSourceOptions({ kafka: { brokers: ['k:9092'] }, restartDelayMs: 120_000 }).maxRestartDelayMs).toBe(120_000);
   });
 });
 

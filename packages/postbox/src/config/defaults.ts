@@ -132,6 +132,14 @@ export const defaults = Object.freeze({
     maxRetryDelayMs: 10_000,
     /** How long start() waits for the first fetch, which fixes where a new `latest` group begins. */
     readyTimeoutMs: 10_000,
+    /**
+     * After an error KafkaJS does not retry (a rejected group request, say), the source builds a new
+     * consumer after this delay, doubling on each failed restart up to maxRestartDelayMs.
+     */
+    restartDelayMs: 1_000,
+    maxRestartDelayMs: 60_000,
+    /** 0 to 1: the share of each restart delay that is randomised, so that members do not restart in step. */
+    restartJitter: 0.2,
   }),
   eventStore: Object.freeze({
     /** Events read per query when a stream is replayed or read whole. */

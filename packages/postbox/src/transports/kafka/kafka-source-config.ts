@@ -40,6 +40,9 @@ export interface KafkaSourceOptions {
   retries?: number;
   initialRetryDelayMs?: number;
   maxRetryDelayMs?: number;
+  /** Delay before a consumer stopped by an error KafkaJS does not retry is replaced; it doubles per failed restart. */
+  restartDelayMs?: number;
+  maxRestartDelayMs?: number;
   logger?: Logger;
   /** Where kafka_consumer_lag goes; pass the router's (`router.metrics`). */
   metrics?: PostboxMetrics;
@@ -60,6 +63,8 @@ export interface ResolvedKafkaSourceOptions {
   retries: number;
   initialRetryDelayMs: number;
   maxRetryDelayMs: number;
+  restartDelayMs: number;
+  maxRestartDelayMs: number;
 }
 
 function integer(name: keyof KafkaSourceOptions, value: number | undefined, fallback: number, min = 1): number {
@@ -94,6 +99,15 @@ export function resolveKafkaSourceOptions(options: KafkaSourceOptions): Resolved
       { option: 'heartbeatIntervalMs' },
     );
   }
+  const restartDelayMs = integer('restartDelayMs', options.restartDelayMs, d.restartDelayMs);
+  const maxRestartDelayMs = integer('maxRestartDelayMs', options.maxRestartDelayMs, Math.max(d.maxRestartDelayMs, restartDelayMs));
+  if (maxRestartDelayMs < restartDelayMs) {
+    throw new ValidationError(
+      'POSTBOX_ERR_BAD_OPTION',
+      `kafkaSource: maxRestartDelayMs (${maxRestartDelayMs}) must not be below restartDelayMs (${restartDelayMs}).`,
+      { option: 'maxRestartDelayMs' },
+    );
+  }
   return {
     startFrom,
     maxBatchSize: options.maxBatchSize === undefined ? undefined : integer('maxBatchSize', options.maxBatchSize, d.maxBatchSize),
@@ -116,6 +130,8 @@ export function resolveKafkaSourceOptions(options: KafkaSourceOptions): Resolved
     retries: integer('retries', options.retries, d.retries, 0),
     initialRetryDelayMs: integer('initialRetryDelayMs', options.initialRetryDelayMs, d.initialRetryDelayMs),
     maxRetryDelayMs: integer('maxRetryDelayMs', options.maxRetryDelayMs, d.maxRetryDelayMs),
+    restartDelayMs,
+    maxRestartDelayMs,
   };
 }
 

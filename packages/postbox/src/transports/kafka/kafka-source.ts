@@ -4,6 +4,7 @@ import type { Env } from '../../config/env.js';
 import { redactUrl } from '../../config/env.js';
 import { PostboxError, ValidationError } from '../../errors/postbox-error.js';
 import type { OutgoingMessage } from '../../outbox/outgoing-message.js';
+import { backoffDelay } from '../../router/middleware/retry.js';
 import type { Deliver, RouteSource, RouteSourceFactory, RouteSourceSettings, SourceBatchContext } from '../../router/route-source.js';
 import type { RoutedMessage } from '../../router/routed-message.js';
 import type { Executor } from '../../sql/database.js';
@@ -60,7 +61,9 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
  * up to it resolved (and, in transactional mode, after the transaction holding the handler's
  * writes and dead letters committed). A delivery that throws commits nothing: KafkaJS fetches the
  * batch again, with backoff, and restarts the consumer when its retries run out, so a database
- * outage delays messages but never loses them.
+ * outage delays messages but never loses them. An error KafkaJS does not retry at all (a group
+ * request the broker rejects, say) stops its consumer; the source then reports unhealthy and starts
+ * a new consumer after restartDelayMs, doubling up to maxRestartDelayMs while the restarts fail.
  */
 export function kafkaSource(options: KafkaSourceOptions): RouteSourceFactory {
   const resolved = resolveKafkaSourceOptions(options);
@@ -99,7 +102,10 @@ function createKafkaRouteSource(
   const abort = new AbortController();
   const inFlight = new Set<Promise<void>>();
   let consumer: Consumer | undefined;
+  let started = false;
   let stopping = false;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let failedRestarts = 0;
 
   const backpressure = new Backpressure(resolved.highWaterMark, {
     pause(partition) {
@@ -219,66 +225,117 @@ function createKafkaRouteSource(
     }
   };
 
+  /**
+   * Builds, connects and runs one KafkaJS consumer; resolves after its first fetch, its crash, or
+   * the ready timeout. A crash KafkaJS does not restart from (it restarts from retriable ones)
+   * schedules a new consumer, so one rejected group request never ends consumption for good.
+   */
+  const launch = async (deliver: Deliver): Promise<void> => {
+    const created = kafka.consumer({
+      groupId,
+      sessionTimeout: resolved.sessionTimeoutMs,
+      heartbeatInterval: resolved.heartbeatIntervalMs,
+      maxBytes: resolved.maxBytes,
+      maxBytesPerPartition: resolved.maxBytesPerPartition,
+      maxWaitTimeInMs: resolved.maxWaitTimeMs,
+      retry: {
+        retries: resolved.retries,
+        initialRetryTime: resolved.initialRetryDelayMs,
+        maxRetryTime: resolved.maxRetryDelayMs,
+        restartOnFailure: async () => !stopping,
+      },
+    });
+    consumer = created;
+    created.on(created.events.GROUP_JOIN, ({ payload }) => {
+      if (created !== consumer) return;
+      crashed = undefined;
+      logger.info({ memberId: payload.memberId, assignment: payload.memberAssignment }, 'joined the Kafka consumer group');
+      forgetLag((topic, partition) => payload.memberAssignment[topic]?.includes(partition) ?? false);
+    });
+    created.on(created.events.FETCH, () => {
+      if (created === consumer) failedRestarts = 0;
+    });
+    created.on(created.events.CRASH, ({ payload }) => {
+      if (payload.restart || stopping || created !== consumer) return;
+      // KafkaJS has disconnected it already.
+      consumer = undefined;
+      crashed = payload.error;
+      scheduleRestart(deliver, payload.error);
+    });
+    try {
+      await created.connect();
+      await created.subscribe({ topics, fromBeginning: resolved.startFrom === 'earliest' });
+      const coalescer = new Coalescer<Chunk>(maxBatchSize, (chunks) => deliverChunks(deliver, chunks));
+      // A new group's position (for `latest`, the end of each partition) is fixed by its first fetch.
+      const firstFetch = new Promise<'fetched' | 'crashed' | 'timed out'>((resolve) => {
+        const done = (outcome: 'fetched' | 'crashed' | 'timed out') => {
+          clearTimeout(timer);
+          offFetch();
+          offCrash();
+          resolve(outcome);
+        };
+        const timer = setTimeout(() => done('timed out'), defaults.kafkaSource.readyTimeoutMs);
+        const offFetch = created.on(created.events.FETCH, () => done('fetched'));
+        const offCrash = created.on(created.events.CRASH, () => done('crashed'));
+      });
+      await created.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: resolved.partitionsConsumedConcurrently,
+        eachBatch: (payload) => {
+          coalescer.enter();
+          const handled = handleBatch(coalescer, payload).finally(() => coalescer.leave());
+          inFlight.add(handled);
+          const forget = () => inFlight.delete(handled);
+          handled.then(forget, forget);
+          return handled;
+        },
+      });
+      // stop() may have disconnected this consumer before run() joined the group again.
+      if (stopping)
+        throw new PostboxError('POSTBOX_ERR_CONSUMER_STATE', `The Kafka source of group ${groupId} was stopped while starting.`);
+      const outcome = await firstFetch;
+      if (outcome !== 'crashed')
+        logger.info({ topics, startFrom: resolved.startFrom, maxBatchSize, firstFetch: outcome }, 'Kafka source started');
+    } catch (error) {
+      await created.disconnect().catch(() => undefined);
+      if (consumer === created) consumer = undefined;
+      throw error;
+    }
+  };
+
+  const scheduleRestart = (deliver: Deliver, error: Error): void => {
+    failedRestarts += 1;
+    const restartInMs = backoffDelay(failedRestarts, {
+      initialDelayMs: resolved.restartDelayMs,
+      maxDelayMs: resolved.maxRestartDelayMs,
+      multiplier: 2,
+      jitter: defaults.kafkaSource.restartJitter,
+    });
+    logger.error(
+      { err: error, restartInMs, failedRestarts },
+      'Kafka consumer stopped on an error KafkaJS does not retry; a new consumer starts after the delay',
+    );
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined;
+      if (stopping) return;
+      launch(deliver).catch((launchError: unknown) => {
+        if (stopping) return;
+        crashed = launchError instanceof Error ? launchError : new Error(String(launchError));
+        scheduleRestart(deliver, crashed);
+      });
+    }, restartInMs);
+  };
+
   return {
     kind: 'kafka',
     async start(deliver) {
-      if (consumer) throw new PostboxError('POSTBOX_ERR_CONSUMER_STATE', `The Kafka source of group ${groupId} was already started.`);
-      const created = kafka.consumer({
-        groupId,
-        sessionTimeout: resolved.sessionTimeoutMs,
-        heartbeatInterval: resolved.heartbeatIntervalMs,
-        maxBytes: resolved.maxBytes,
-        maxBytesPerPartition: resolved.maxBytesPerPartition,
-        maxWaitTimeInMs: resolved.maxWaitTimeMs,
-        retry: {
-          retries: resolved.retries,
-          initialRetryTime: resolved.initialRetryDelayMs,
-          maxRetryTime: resolved.maxRetryDelayMs,
-          restartOnFailure: async () => !stopping,
-        },
-      });
-      consumer = created;
-      created.on(created.events.GROUP_JOIN, ({ payload }) => {
-        logger.info({ memberId: payload.memberId, assignment: payload.memberAssignment }, 'joined the Kafka consumer group');
-        forgetLag((topic, partition) => payload.memberAssignment[topic]?.includes(partition) ?? false);
-      });
-      created.on(created.events.CRASH, ({ payload }) => {
-        if (!payload.restart && !stopping) {
-          crashed = payload.error;
-          logger.error({ err: payload.error }, 'Kafka consumer failed with an error it cannot retry; it stopped');
-        }
-      });
+      if (started) throw new PostboxError('POSTBOX_ERR_CONSUMER_STATE', `The Kafka source of group ${groupId} was already started.`);
+      started = true;
       try {
-        await created.connect();
-        await created.subscribe({ topics, fromBeginning: resolved.startFrom === 'earliest' });
-        const coalescer = new Coalescer<Chunk>(maxBatchSize, (chunks) => deliverChunks(deliver, chunks));
-        // A new group's position (for `latest`, the end of each partition) is fixed by its first fetch.
-        const firstFetch = new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, defaults.kafkaSource.readyTimeoutMs);
-          const off = created.on(created.events.FETCH, () => {
-            clearTimeout(timer);
-            off();
-            resolve();
-          });
-        });
-        await created.run({
-          autoCommit: false,
-          eachBatchAutoResolve: false,
-          partitionsConsumedConcurrently: resolved.partitionsConsumedConcurrently,
-          eachBatch: (payload) => {
-            coalescer.enter();
-            const handled = handleBatch(coalescer, payload).finally(() => coalescer.leave());
-            inFlight.add(handled);
-            const forget = () => inFlight.delete(handled);
-            handled.then(forget, forget);
-            return handled;
-          },
-        });
-        await firstFetch;
-        logger.info({ topics, startFrom: resolved.startFrom, maxBatchSize }, 'Kafka source started');
+        await launch(deliver);
       } catch (error) {
-        await created.disconnect().catch(() => undefined);
-        consumer = undefined;
+        started = false;
         throw error;
       }
     },
@@ -286,15 +343,25 @@ function createKafkaRouteSource(
     async health() {
       const name = `kafka-source:${groupId}`;
       if (crashed)
-        return { name, status: 'unhealthy' as const, detail: `stopped after an error it cannot retry: ${redactUrl(crashed.message)}` };
+        return {
+          name,
+          status: 'unhealthy' as const,
+          detail: `restarting after an error KafkaJS does not retry: ${redactUrl(crashed.message)}`,
+        };
       if (!consumer) return { name, status: 'unhealthy' as const, detail: 'not running' };
       return { name, status: 'healthy' as const };
     },
     async stop(deadlineMs) {
-      const current = consumer;
-      if (!current || stopping) return true;
+      if (!started || stopping) return true;
       stopping = true;
-      const started = Date.now();
+      clearTimeout(restartTimer);
+      restartTimer = undefined;
+      const current = consumer;
+      if (!current) {
+        logger.info('Kafka source stopped while waiting to restart its consumer');
+        return true;
+      }
+      const stopBegan = Date.now();
       try {
         current.pause(topics.map((topic) => ({ topic })));
       } catch (error) {
@@ -307,7 +374,7 @@ function createKafkaRouteSource(
           logger.warn({ err: error }, 'Kafka consumer did not disconnect cleanly');
           throw error;
         }),
-        Math.max(deadlineMs - (Date.now() - started), 1_000),
+        Math.max(deadlineMs - (Date.now() - stopBegan), 1_000),
       );
       forgetLag(() => false);
       logger.info({ finished, disconnected }, 'Kafka source stopped');
