@@ -43,6 +43,11 @@ function json(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** The pino lines a logSink caught, parsed. */
+function entries(lines: string[]): Record<string, any>[] {
+  return lines.map((line) => JSON.parse(line));
+}
+
 function logSink(): { lines: string[]; logger: Logger } {
   const lines: string[] = [];
   const stream = new Writable({
@@ -85,14 +90,14 @@ describe('Kafka source', () => {
   }
 
   /** The committed offset of each partition of the group, as numbers (-1: none). */
-  async function committed(groupId: string, topic: string): Promise<Map<number, number>> {
-    const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  async function committed(groupId: string, topic: string, on: Admin = admin): Promise<Map<number, number>> {
+    const [result] = await on.fetchOffsets({ groupId, topics: [topic] });
     return new Map((result?.partitions ?? []).map((entry) => [entry.partition, Number(entry.offset)]));
   }
 
-  async function totalCommitted(groupId: string, topic: string): Promise<number> {
+  async function totalCommitted(groupId: string, topic: string, on: Admin = admin): Promise<number> {
     let total = 0;
-    for (const offset of (await committed(groupId, topic)).values()) total += Math.max(offset, 0);
+    for (const offset of (await committed(groupId, topic, on)).values()) total += Math.max(offset, 0);
     return total;
   }
 
@@ -348,7 +353,6 @@ describe('Kafka source', () => {
     await startRouter(route('a'), { logger: logs.a.logger });
     await startRouter(route('b'), { logger: logs.b.logger }, { postbox: second });
     const joined = 'joined the Kafka consumer group';
-    const entries = (lines: string[]) => lines.map((line) => JSON.parse(line));
     /** The partitions of each member's latest join: when they split the four between them, the group is settled. */
     const latestAssignment = (lines: string[]) =>
       (entries(lines).findLast((entry) => entry.msg === joined)?.assignment?.shared ?? []) as number[];
@@ -455,9 +459,7 @@ describe('Kafka source', () => {
       }
 
       expect([...handled].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, n) => n));
-      const restarts = lines
-        .map((line) => JSON.parse(line))
-        .filter((entry) => entry.msg.startsWith('Kafka consumer stopped on an error KafkaJS does not retry'));
+      const restarts = entries(lines).filter((entry) => entry.msg.startsWith('Kafka consumer stopped on an error KafkaJS does not retry'));
       expect(restarts).toHaveLength(3);
       expect(restarts.map((entry) => entry.failedRestarts)).toEqual([1, 2, 3]);
       for (const entry of restarts) expect(entry.err.message).toMatch(/request being malformed/);
@@ -469,10 +471,7 @@ describe('Kafka source', () => {
       expect(await router.health()).toEqual([{ name: 'kafka-source:rejected', status: 'healthy' }]);
       await ownAdmin.connect();
       await waitFor(
-        async () => {
-          const [offsets] = await ownAdmin.fetchOffsets({ groupId: 'rejected', topics: ['rejected'] });
-          return (offsets?.partitions ?? []).reduce((sum, entry) => sum + Math.max(Number(entry.offset), 0), 0) === 20;
-        },
+        async () => (await totalCommitted('rejected', 'rejected', ownAdmin)) === 20,
         5_000,
         'offsets committed up to all 20 messages',
       );
@@ -496,7 +495,7 @@ describe('Kafka source', () => {
         source: kafkaSource({ kafka: { brokers: own.brokers }, ...fast, restartDelayMs: 60_000, logger }),
       });
       await router.start();
-      const messages = () => lines.map((line) => JSON.parse(line).msg as string);
+      const messages = () => entries(lines).map((entry) => entry.msg as string);
       await waitFor(() => messages().some((msg) => msg.startsWith('Kafka consumer stopped on an error')), 15_000, 'the crash');
       const began = Date.now();
       await router.stop(5_000);
