@@ -2,7 +2,7 @@
 // Orders are written with their outbox message in one transaction; a consumer group reads them.
 import { type LogMessage, Postbox } from 'postbox';
 
-const dataDir = process.env.POSTBOX_DATA_DIR ?? '.postbox-data';
+const dataDir = process.env.POSTBOX_DATA_DIR ?? '.quickstart-data';
 const postbox = await Postbox.create({ dataDir });
 console.log(`Postbox on ${postbox.db.description}`);
 

@@ -7,7 +7,7 @@ export const appDefaults = Object.freeze({
   port: 3000,
   host: '127.0.0.1',
   /** Embedded PGlite data directory used when neither DATABASE_URL nor TIMESCALE_URI is set. */
-  dataDir: '.postbox-data/todo-history',
+  dataDir: '.todo-history-data',
   /** Seed 003's topic and consumer group (KAFKA_TOPIC, KAFKA_GROUP_ID). */
   topic: 'todo-history-events',
   groupId: 'todo-consumer-group-go',

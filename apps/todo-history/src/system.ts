@@ -1,16 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import {
-  assertSchemaCurrent,
-  createLogger,
-  type Database,
-  kafkaRelayFromEnv,
-  type Logger,
-  migrate,
-  opsServerFromEnv,
-  Postbox,
-  Router,
-  type RouteSourceFactory,
-} from 'postbox';
+import { assertSchemaCurrent, createLogger, type Database, type Logger, migrate, Postbox, Router, type RouteSourceFactory } from 'postbox';
+import { kafkaRelayFromEnv } from 'postbox/kafka';
+import { opsServerFromEnv } from 'postbox/ops';
 import type { AppConfig, Env } from './config.js';
 import { todoHistoryMigrations } from './db/migration-set.js';
 import { appDefaults } from './defaults.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { Producer } from 'kafkajs';
-import { createKafka } from 'postbox';
+import { createKafka } from 'postbox/kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MockCluster, startMockCluster } from '../../../packages/postbox/test/support/kafka-mock.js';
 import { propertyRuns } from '../../../packages/postbox/test/support/properties.js';

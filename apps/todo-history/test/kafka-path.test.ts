@@ -1,4 +1,4 @@
-import { createKafka } from 'postbox';
+import { createKafka } from 'postbox/kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MockCluster, startMockCluster } from '../../../packages/postbox/test/support/kafka-mock.js';
 import { call, countRows, historyRows, openSystem, type TestSystem, waitFor } from './support/system.js';

@@ -85,7 +85,6 @@ export { applyRetention, type RetentionOptions } from './log/retention.js';
 export { type HealthCheck, type HealthStatus, type ReadinessReport, readiness } from './observability/health.js';
 export { createLogger, type Logger, type LoggerOptions } from './observability/logger.js';
 export { PostboxMetrics } from './observability/metrics.js';
-export { type OpsServerOptions, opsServerFromEnv, registerOpsRoutes, startOpsServer } from './observability/ops-server.js';
 export { enqueue } from './outbox/enqueue.js';
 export { MessageBuilder, messageBuilder } from './outbox/message-builder.js';
 export type { OutgoingMessage } from './outbox/outgoing-message.js';
@@ -152,26 +151,3 @@ export { asExecutor } from './sql/database.js';
 export { type OpenDatabaseOptions, openDatabase } from './sql/open-database.js';
 export { pgliteDatabase } from './sql/pglite-database.js';
 export { type PostgresOptions, postgresDatabase } from './sql/postgres-database.js';
-export {
-  type DeciderOutcome,
-  type DeciderSpecification,
-  type DeciderThen,
-  type DeciderWhen,
-  deciderSpec,
-  type ErrorExpectation,
-} from './testing/decider-spec.js';
-export { type GivenEvent, type ProjectionSpecification, type ProjectionThen, projectionSpec } from './testing/projection-spec.js';
-export { type GroupTarget, type WaitOptions, waitUntilCaughtUp } from './testing/wait-until-caught-up.js';
-export type { KafkaSettings } from './transports/kafka/kafka-client.js';
-export { createKafka } from './transports/kafka/kafka-client.js';
-export { fromKafkaHeaders, kafkaHeaderNames, toKafkaHeaders } from './transports/kafka/kafka-headers.js';
-export { type KafkaSourceOptions, kafkaSource, kafkaSourceFromEnv } from './transports/kafka/kafka-source.js';
-export { type KafkaSourceEnvConfig, type KafkaStartFrom, loadKafkaSourceConfig } from './transports/kafka/kafka-source-config.js';
-export {
-  createKafkaRelay,
-  type KafkaRelay,
-  type KafkaRelayOptions,
-  type KafkaRelayStats,
-  kafkaRelayFromEnv,
-} from './transports/kafka/relay.js';
-export { type KafkaRelayEnvConfig, loadKafkaRelayConfig } from './transports/kafka/relay-config.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDeadLetter } from '../src/deadletters/dead-letter-store.js';
 import { PostboxMetrics } from '../src/observability/metrics.js';
-import { startOpsServer } from '../src/observability/ops-server.js';
+import { startOpsServer } from '../src/ops/ops-server.js';
 import { Postbox } from '../src/postbox.js';
 import { Router } from '../src/router/router.js';
 import { postgresDatabase } from '../src/sql/postgres-database.js';

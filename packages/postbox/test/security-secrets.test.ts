@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readiness } from '../src/observability/health.js';
 import { createLogger } from '../src/observability/logger.js';
 import { PostboxMetrics } from '../src/observability/metrics.js';
-import { startOpsServer } from '../src/observability/ops-server.js';
+import { startOpsServer } from '../src/ops/ops-server.js';
 import { Postbox } from '../src/postbox.js';
 import { connectionPasswords, describePostgresUrl } from '../src/sql/connection-secrets.js';
 import { postgresDatabase } from '../src/sql/postgres-database.js';

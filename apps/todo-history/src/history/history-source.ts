@@ -1,4 +1,5 @@
-import { kafkaSourceFromEnv, logSource, type RouteSourceFactory } from 'postbox';
+import { logSource, type RouteSourceFactory } from 'postbox';
+import { kafkaSourceFromEnv } from 'postbox/kafka';
 import type { AppConfig } from '../config.js';
 
 /**

@@ -1,5 +1,4 @@
-import { readFileSync, realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { connectionPasswords } from '../sql/connection-secrets.js';
 import { registerCommandResults } from './command-results.js';
@@ -85,15 +84,3 @@ export async function runCli(args: readonly string[], io: CliIo = processIo()): 
     return 1;
   }
 }
-
-function isEntry(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
-if (isEntry()) process.exitCode = await runCli(process.argv.slice(2));

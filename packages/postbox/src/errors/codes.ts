@@ -48,6 +48,10 @@ export const errorCodes = {
   POSTBOX_ERR_OUTPUT: { retriable: false, summary: 'Standard output closed before the command finished.' },
   POSTBOX_ERR_UNEXPECTED: { retriable: false, summary: 'An unexpected failure; the message says what happened.' },
   POSTBOX_ERR_CLOSED: { retriable: false, summary: 'The Postbox instance is closed.' },
+  POSTBOX_ERR_MISSING_PEER: {
+    retriable: false,
+    summary: 'An optional part of Postbox needs a package that is not installed; the message names the install command.',
+  },
   POSTBOX_ERR_CONCURRENCY: {
     retriable: true,
     summary: 'The stream is not at the expected version: another writer appended first. Reload and decide again.',

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { PGlite, type Results } from '@electric-sql/pglite';
+import type { PGlite, Results } from '@electric-sql/pglite';
 import type { Database, Executor, QueryResult } from './database.js';
 import { checkIdentifier } from './identifier.js';
 
@@ -9,11 +9,13 @@ function normalise<R>(result: Results<R>): QueryResult<R> {
 
 /**
  * Embedded PostgreSQL (PGlite). `dataDir` persists to disk; omit it for an in-memory database.
- * PGlite is one connection, so transactions run one at a time.
+ * Pass `existing` to run on a PGlite instance the application already has (it is not closed by
+ * close()). PGlite is one connection, so transactions run one at a time. PGlite itself is loaded
+ * here, on first use, so that a process that only talks to a server never loads it.
  */
 export async function pgliteDatabase(dataDir?: string, existing?: PGlite): Promise<Database & { pglite: PGlite }> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const pglite = existing ?? (await PGlite.create(dataDir));
+  const pglite = existing ?? (await (await import('@electric-sql/pglite')).PGlite.create(dataDir));
   const owned = !existing;
   return {
     kind: 'pglite',

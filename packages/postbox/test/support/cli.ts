@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const bin = fileURLToPath(new URL('../../bin/postbox.js', import.meta.url));
+const bin = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 
 export interface Run {
@@ -15,7 +15,7 @@ export interface Run {
 export function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
   const { DATABASE_URL: _url, TIMESCALE_URI: _uri, POSTBOX_DATA_DIR: _dir, ...inherited } = process.env;
   const started = Date.now();
-  const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', bin, ...args], { cwd: root, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => {

@@ -1,5 +1,6 @@
-import { Kafka, type KafkaConfig, logLevel as KafkaLogLevel, type logCreator } from 'kafkajs';
+import type { KafkaConfig, Kafka as KafkaClient, logCreator } from 'kafkajs';
 import { type Logger, silentLogger } from '../../observability/logger.js';
+import { Kafka, logLevel as KafkaLogLevel } from './kafkajs.js';
 
 export interface KafkaSettings {
   brokers: readonly string[];
@@ -23,7 +24,7 @@ function pinoLogCreator(logger: Logger): logCreator {
     };
 }
 
-export function createKafka(settings: KafkaSettings, logger: Logger = silentLogger): Kafka {
+export function createKafka(settings: KafkaSettings, logger: Logger = silentLogger): KafkaClient {
   const config: KafkaConfig = {
     clientId: settings.clientId ?? 'postbox',
     brokers: [...settings.brokers],

@@ -1,4 +1,4 @@
-import kafkajs, { type Consumer, type EachBatchPayload, type Kafka } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { defaults } from '../../config/defaults.js';
 import type { Env } from '../../config/env.js';
 import { redactUrl } from '../../config/env.js';
@@ -12,6 +12,7 @@ import { Backpressure, type TopicPartition } from './kafka-backpressure.js';
 import { createKafka, type KafkaSettings } from './kafka-client.js';
 import { Coalescer } from './kafka-coalesce.js';
 import { decodeKafkaMessage } from './kafka-decode.js';
+import { KafkaJSError } from './kafkajs.js';
 import {
   type KafkaSourceOptions,
   loadKafkaSourceConfig,
@@ -20,8 +21,6 @@ import {
 } from './kafka-source-config.js';
 
 export type { KafkaSourceOptions } from './kafka-source-config.js';
-
-const { KafkaJSError } = kafkajs;
 
 /** Consecutive messages of one partition, handed to the router in one delivery, possibly with other partitions' chunks. */
 interface Chunk {

@@ -1,4 +1,5 @@
-import { type Kafka, Partitioners, type Producer, type TopicMessages } from 'kafkajs';
+import type { Kafka, Producer, TopicMessages } from 'kafkajs';
+import { Partitioners } from './kafkajs.js';
 
 export interface RelayProducerOptions {
   idempotent: boolean;

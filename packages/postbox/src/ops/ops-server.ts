@@ -1,9 +1,10 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { defaults } from '../config/defaults.js';
 import { loadEnvConfig } from '../config/env.js';
 import type { Executor } from '../sql/database.js';
-import { type HealthCheck, readiness } from './health.js';
-import type { PostboxMetrics } from './metrics.js';
+import { type HealthCheck, readiness } from '../observability/health.js';
+import type { PostboxMetrics } from '../observability/metrics.js';
+import { Fastify } from './fastify.js';
 
 export interface OpsServerOptions {
   db: Executor;
