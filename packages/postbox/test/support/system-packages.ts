@@ -95,18 +95,20 @@ async function takeInstallLock(): Promise<() => Promise<void>> {
   const holder: ChildProcess = spawn('flock', args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const released = new Promise<number>((resolve) => holder.once('exit', (code) => resolve(code ?? 1)));
   let waiting: NodeJS.Timeout | undefined;
-  const locked = new Promise<boolean>((resolve, reject) => {
+  // Resolves to null once the lock is held, or to flock's exit code when it gave up (1 after the wait).
+  const locked = new Promise<number | null>((resolve, reject) => {
     holder.once('error', reject);
-    holder.stdout?.once('data', () => resolve(true));
-    void released.then(() => resolve(false));
+    holder.stdout?.once('data', () => resolve(null));
+    void released.then(resolve);
     waiting = setTimeout(
       () => console.log(`Waiting for ${installLockPath}: another test run on this machine is installing system packages`),
-      2_000,
+      1_000,
     );
   });
   try {
-    if (!(await locked)) {
-      throw new Error(`another test run held ${installLockPath} for more than ${lockWaitSeconds} seconds`);
+    const gaveUp = await locked;
+    if (gaveUp !== null) {
+      throw new Error(`flock exited with code ${gaveUp} without taking ${installLockPath} within ${lockWaitSeconds} seconds`);
     }
   } finally {
     clearTimeout(waiting);
