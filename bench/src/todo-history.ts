@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Kafka, Message } from 'kafkajs';
 import type pg from 'pg';
-import { asExecutor, createKafka, defaults, type OutgoingMessage, Postbox } from 'postbox';
+import { asExecutor, defaults, type OutgoingMessage, Postbox } from 'postbox';
+import { createKafka } from 'postbox/kafka';
 import { loadConfig } from '../../apps/todo-history/src/config.js';
 import { appDefaults } from '../../apps/todo-history/src/defaults.js';
 import type { HistoryRow } from '../../apps/todo-history/src/history/history-row.js';
@@ -17,8 +18,8 @@ import { type Cell, printTable, ratio, times } from './support/table.js';
 import { percentile, perSecond, sleep, timed } from './support/timing.js';
 
 const total = Number(process.env.BENCH_TODO_INGEST_COUNT ?? 200_000);
-/** Events of the seed 003 baselines, run in two halves: one before and one after the route they are compared with. */
-const seedCount = Number(process.env.BENCH_TODO_SEED_COUNT ?? 10_000);
+/** Events of the one-row-insert baselines, run in two halves: one before and one after the route they are compared with. */
+const baselineCount = Number(process.env.BENCH_TODO_BASELINE_COUNT ?? 10_000);
 /** The mock cluster serves only about the first 50,000 events of a topic (20 MB), so the Kafka variant stays well below. */
 const kafkaCount = Number(process.env.BENCH_TODO_KAFKA_COUNT ?? 20_000);
 const queryRows = Number(process.env.BENCH_TODO_QUERY_ROWS ?? 1_000_000);
@@ -180,12 +181,12 @@ async function withCpu(database: BenchDatabase, fn: () => Promise<Omit<Run, 'cpu
 }
 
 /**
- * The log variant: N events enqueued untimed in transactions of 10,000; then seed 003's consumer
- * stores the first half of its events, the history consumer drains all N, and seed 003's consumer
- * stores the second half. Running the baseline on both sides of the route evens out a machine whose
+ * The log variant: N events enqueued untimed in transactions of 10,000; then the one-row-insert
+ * consumer stores the first half of its events, the history consumer drains all N, and the
+ * one-row-insert consumer stores the second half. Running the baseline on both sides of the route evens out a machine whose
  * load changes during the run.
  */
-async function ingestFromLog(database: BenchDatabase, now: number): Promise<{ route: Ingest; seed: Run; limits: WriteLimits }> {
+async function ingestFromLog(database: BenchDatabase, now: number): Promise<{ route: Ingest; baseline: Run; limits: WriteLimits }> {
   // Let the app create its schema once, so that the load below writes into a migrated database.
   const setup = await startSystem(loadConfig({ DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'warn' }));
   await setup.close();
@@ -201,17 +202,17 @@ async function ingestFromLog(database: BenchDatabase, now: number): Promise<{ ro
     await client.end();
     await postbox.close();
   }
-  const before = await seedBaseline(database, 0, Math.floor(seedCount / 2));
+  const before = await oneRowBaseline(database, 0, Math.floor(baselineCount / 2));
   const route = await drain({}, database, total, 300_000);
-  const after = await seedBaseline(database, Math.floor(seedCount / 2), seedCount - Math.floor(seedCount / 2));
+  const after = await oneRowBaseline(database, Math.floor(baselineCount / 2), baselineCount - Math.floor(baselineCount / 2));
   const limits = await writeLimits(database);
-  return { route, seed: addRuns(before, after), limits };
+  return { route, baseline: addRuns(before, after), limits };
 }
 
 interface KafkaIngest {
   route: Ingest;
-  /** Seed 003's design on the same topic: one INSERT per message, offsets committed every second. */
-  seed: Run;
+  /** One-row inserts from the same topic: one INSERT per message, offsets committed every second. */
+  baseline: Run;
   /** A KafkaJS eachBatch consumer that only parses each value: how fast the mock cluster serves the topic. */
   raw: Run;
 }
@@ -219,7 +220,7 @@ interface KafkaIngest {
 /**
  * The Kafka variant: the same events produced untimed with KafkaJS to a 4-partition topic of the
  * mock cluster, 1,000 per send. Then, each from the beginning of the topic in a group of its own:
- * the raw read, half of seed 003's baseline, the history route with kafkaSource (the app with
+ * the raw read, half of the one-row-insert baseline, the history route with kafkaSource (the app with
  * KAFKA_BROKERS), and the other half of the baseline.
  */
 async function ingestFromKafka(database: BenchDatabase, now: number): Promise<KafkaIngest> {
@@ -240,11 +241,11 @@ async function ingestFromKafka(database: BenchDatabase, now: number): Promise<Ka
     const setup = await startSystem(loadConfig({ DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'warn' }));
     await setup.close();
     const raw = await rawKafkaRead(kafka, database);
-    const half = Math.min(Math.floor(seedCount / 2), kafkaCount);
-    const before = await seedKafkaBaseline(kafka, database, 'seed-003-before', half);
+    const half = Math.min(Math.floor(baselineCount / 2), kafkaCount);
+    const before = await oneRowKafkaBaseline(kafka, database, 'one-row-before', half);
     const route = await drain({ KAFKA_BROKERS: cluster.bootstrap, KAFKA_IDEMPOTENT: 'false' }, database, kafkaCount, kafkaSeconds * 1_000);
-    const after = await seedKafkaBaseline(kafka, database, 'seed-003-after', half);
-    return { route, seed: addRuns(before, after), raw };
+    const after = await oneRowKafkaBaseline(kafka, database, 'one-row-after', half);
+    return { route, baseline: addRuns(before, after), raw };
   } finally {
     await cluster.stop();
   }
@@ -289,15 +290,15 @@ async function rawKafkaRead(kafka: Kafka, database: BenchDatabase): Promise<Run>
 }
 
 /**
- * Seed 003's consumer on Kafka: one message at a time, one autocommit INSERT each into
- * seed_event_logs, offsets committed every second (its CommitInterval). Timed from the first
- * message to the count-th row.
+ * One-row inserts from Kafka: one message at a time, one autocommit INSERT each into
+ * one_row_event_logs, offsets committed every second. Timed from the first message to the
+ * count-th row.
  */
-async function seedKafkaBaseline(kafka: Kafka, database: BenchDatabase, groupId: string, count: number): Promise<Run> {
+async function oneRowKafkaBaseline(kafka: Kafka, database: BenchDatabase, groupId: string, count: number): Promise<Run> {
   const client = await connect(database.url);
   const consumer = kafka.consumer({ groupId });
   try {
-    await client.query('create table if not exists seed_event_logs (like todo_event_logs including all)');
+    await client.query('create table if not exists one_row_event_logs (like todo_event_logs including all)');
     await consumer.connect();
     return await withCpu(database, async () => {
       let stored = 0;
@@ -310,7 +311,10 @@ async function seedKafkaBaseline(kafka: Kafka, database: BenchDatabase, groupId:
           if (stored >= count) return;
           if (firstAt === 0) firstAt = performance.now();
           const event = JSON.parse(message.value?.toString() ?? 'null') as ReturnType<typeof todoEvent>;
-          await client.query(seedInsert, seedRow(event, `kafka:${topic}:${partition}:${message.offset}`, partition, message.offset));
+          await client.query(
+            oneRowInsert,
+            oneRowParameters(event, `kafka:${topic}:${partition}:${message.offset}`, partition, message.offset),
+          );
           stored += 1;
           lastAt = performance.now();
           // Stop fetching what it will not store, so that the CPU measured is the baseline's own.
@@ -326,12 +330,12 @@ async function seedKafkaBaseline(kafka: Kafka, database: BenchDatabase, groupId:
   }
 }
 
-const seedInsert = `insert into seed_event_logs ("timestamp", event_type, entity, entity_id, group_id, group_name, task_id, task_name,
+const oneRowInsert = `insert into one_row_event_logs ("timestamp", event_type, entity, entity_id, group_id, group_name, task_id, task_name,
   changes, user_name, workspace, event_data, message_id, source_topic, source_partition, source_offset)
 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`;
 
-/** Seed 003's InsertLog parameters for one event. */
-function seedRow(event: ReturnType<typeof todoEvent>, messageId: string, partition: number | null, offset: string): unknown[] {
+/** The one-row INSERT's parameters for one event: its todo_event_logs columns, the whole event as event_data. */
+function oneRowParameters(event: ReturnType<typeof todoEvent>, messageId: string, partition: number | null, offset: string): unknown[] {
   const p = event.payload;
   return [
     event.timestamp,
@@ -354,14 +358,14 @@ function seedRow(event: ReturnType<typeof todoEvent>, messageId: string, partiti
 }
 
 /**
- * Seed 003's consumer on the log: reads `count` events from the `skip`-th on (1,000 a read, the
+ * One-row inserts from the log: reads `count` events from the `skip`-th on (1,000 a read, the
  * reads inside its time) and stores each with an INSERT of its own, autocommit, one after another,
- * into a plain copy of todo_event_logs (same columns, primary key and indexes).
+ * into one_row_event_logs, a plain copy of todo_event_logs (same columns, primary key and indexes).
  */
-async function seedBaseline(database: BenchDatabase, skip: number, count: number): Promise<Run> {
+async function oneRowBaseline(database: BenchDatabase, skip: number, count: number): Promise<Run> {
   const client = await connect(database.url);
   try {
-    await client.query('create table if not exists seed_event_logs (like todo_event_logs including all)');
+    await client.query('create table if not exists one_row_event_logs (like todo_event_logs including all)');
     let after = '0';
     if (skip > 0) {
       const { rows } = await client.query<{ after: string }>(
@@ -381,7 +385,7 @@ async function seedBaseline(database: BenchDatabase, skip: number, count: number
         );
         if (rows.length === 0) break;
         for (const row of rows.slice(0, count - stored)) {
-          await client.query(seedInsert, seedRow(row.payload, row.message_id, null, row.global_position));
+          await client.query(oneRowInsert, oneRowParameters(row.payload, row.message_id, null, row.global_position));
           stored++;
         }
         after = rows.at(-1)?.global_position ?? after;
@@ -589,43 +593,43 @@ async function main(): Promise<void> {
     const rate = (run: { rows: number; ms: number }) => perSecond(run.rows, run.ms);
     const cpuPerEvent = (run: Run) => (run.cpuMs === undefined ? undefined : (run.cpuMs * 1000) / run.rows);
     const cpuCell = (run: Run): Cell => cpuPerEvent(run) ?? 'n/a';
-    const cpuRatio = (run: Run, seed: Run): string => {
+    const cpuRatio = (run: Run, baseline: Run): string => {
       const mine = cpuPerEvent(run);
-      const theirs = cpuPerEvent(seed);
+      const theirs = cpuPerEvent(baseline);
       return mine === undefined || theirs === undefined ? 'n/a' : times(theirs, mine);
     };
-    /** seed: the baseline the run is compared with; 'self' for a baseline itself, 'none' for the raw read. */
-    const ingestRow = (name: string, run: Run & { startMs?: number }, seed: Run | 'self' | 'none', raw?: Run): Cell[] => [
+    /** baseline: the run compared with; 'self' for a baseline itself, 'none' for the raw read. */
+    const ingestRow = (name: string, run: Run & { startMs?: number }, baseline: Run | 'self' | 'none', raw?: Run): Cell[] => [
       name,
       run.rows.toLocaleString('en-US'),
       (run.ms / 1000).toFixed(2),
       rate(run),
-      seed === 'self' ? '1.0×' : seed === 'none' ? '' : times(rate(run), rate(seed)),
+      baseline === 'self' ? '1.0×' : baseline === 'none' ? '' : times(rate(run), rate(baseline)),
       cpuCell(run),
-      seed === 'self' ? '1.0×' : seed === 'none' ? '' : cpuRatio(run, seed),
+      baseline === 'self' ? '1.0×' : baseline === 'none' ? '' : cpuRatio(run, baseline),
       raw ? ratio(rate(run), rate(raw)) : '',
       run.startMs === undefined ? '-' : (run.startMs / 1000).toFixed(1),
     ];
     printTable(
-      `todo-history ingest: seed 003 events into todo_event_logs (${groups} groups, ${tasks.toLocaleString('en-US')} tasks)`,
+      `todo-history ingest: todo events into todo_event_logs (${groups} groups, ${tasks.toLocaleString('en-US')} tasks)`,
       [
         'consumer',
         'messages',
         'seconds',
         'msg/s',
-        'of seed 003',
+        'of one-row inserts',
         'CPU µs/msg',
-        'seed 003 CPU ÷ this',
+        'one-row inserts CPU ÷ this',
         'of raw Kafka read',
         'start s (untimed)',
       ],
       [
-        ingestRow('history route, PostgreSQL log (logSource), batched insert', log.route, log.seed),
-        ingestRow('seed 003 on the log: one INSERT per message, autocommit', log.seed, 'self'),
+        ingestRow('history route, PostgreSQL log (logSource), batched insert', log.route, log.baseline),
+        ingestRow('one-row inserts on the log: one INSERT per message, autocommit', log.baseline, 'self'),
         ...(kafka
           ? [
-              ingestRow('history route, Kafka mock cluster (kafkaSource), batched insert', kafka.route, kafka.seed, kafka.raw),
-              ingestRow('seed 003 on Kafka: one INSERT per message, offsets every 1 s', kafka.seed, 'self', kafka.raw),
+              ingestRow('history route, Kafka mock cluster (kafkaSource), batched insert', kafka.route, kafka.baseline, kafka.raw),
+              ingestRow('one-row inserts on Kafka: one INSERT per message, offsets every 1 s', kafka.baseline, 'self', kafka.raw),
               ingestRow('raw KafkaJS eachBatch read of the topic (JSON.parse only)', kafka.raw, 'none', kafka.raw),
             ]
           : [['history route, Kafka (kafkaSource)', 'not measured', kafkaError ?? '', '', '', '', '', '', '']]),
@@ -636,38 +640,38 @@ async function main(): Promise<void> {
       name,
       run.rows.toLocaleString('en-US'),
       rate(run),
-      times(rate(run), rate(log.seed)),
+      times(rate(run), rate(log.baseline)),
       cpuCell(run),
       ratio(rate(log.route), rate(run)),
     ];
     printTable(
       `todo-history write limits: the route's ${log.route.rows.toLocaleString('en-US')} rows, decoded, written again in batches of ${appDefaults.history.batchSize.toLocaleString('en-US')} with nothing read`,
-      ['writer', 'rows', 'msg/s', 'of seed 003', 'CPU µs/msg', 'route (log) of this'],
+      ['writer', 'rows', 'msg/s', 'of one-row inserts', 'CPU µs/msg', 'route (log) of this'],
       [
         limitRow('history route, PostgreSQL log (as above)', log.route),
         limitRow('reading alone: a no-op transactional consumer group on the log', log.limits.read),
         limitRow('writeHistory alone: lock, id table, rows, NOTIFY; one connection', log.limits.writer),
         limitRow('rows alone into todo_event_logs; one connection', log.limits.table),
         limitRow('rows alone into todo_event_logs; two connections', log.limits.tableTwo),
-        ['20 × seed 003 on the log (the target)', '', rate(log.seed) * 20, '20.0×', '', ''],
+        ['20 × one-row inserts on the log (the target)', '', rate(log.baseline) * 20, '20.0×', '', ''],
       ],
     );
 
     const tableCpu = cpuPerEvent(log.limits.table);
-    const cpuBudget = (where: string, seed: Run, read: Run | undefined, readName: string) => {
+    const cpuBudget = (where: string, baseline: Run, read: Run | undefined, readName: string) => {
       const readCpu = read && cpuPerEvent(read);
       if (readCpu === undefined || tableCpu === undefined) return;
       const cores = availableParallelism();
-      const budget = (cores * 1e6) / (20 * rate(seed));
+      const budget = (cores * 1e6) / (20 * rate(baseline));
       console.log(
-        `CPU budget at 20× seed 003 on ${where} (${Math.round(20 * rate(seed)).toLocaleString('en-US')} msg/s on ${cores} cores, both busy with nothing else): ` +
+        `CPU budget at 20× one-row inserts on ${where} (${Math.round(20 * rate(baseline)).toLocaleString('en-US')} msg/s on ${cores} cores, both busy with nothing else): ` +
           `${budget.toFixed(1)} µs per message. ${readName} costs ${readCpu.toFixed(1)} µs and the rows alone ${tableCpu.toFixed(1)} µs: ` +
           `${(readCpu + tableCpu).toFixed(1)} µs before any decoding or deduplication.`,
       );
     };
-    cpuBudget('the log', log.seed, log.limits.read, 'Reading alone (no-op transactional group)');
-    if (kafka) cpuBudget('Kafka', kafka.seed, kafka.raw, 'The raw KafkaJS read (the broker not counted)');
-    console.log('Targets: history route / seed 003 ≥ 20× (log and Kafka); API p50 ÷ direct p50 ≤ 2×.');
+    cpuBudget('the log', log.baseline, log.limits.read, 'Reading alone (no-op transactional group)');
+    if (kafka) cpuBudget('Kafka', kafka.baseline, kafka.raw, 'The raw KafkaJS read (the broker not counted)');
+    console.log('Targets: history route / one-row inserts ≥ 20× (log and Kafka); API p50 ÷ direct p50 ≤ 2×.');
 
     if (queryRequests > 0) await queryBenchmark(logDb);
 

@@ -5,7 +5,7 @@ import { type Change, type EventType, todoMessage } from '../../../apps/todo-his
 const groups = Array.from({ length: 20 }, (_, index) => ({ groupId: randomUUID(), name: `Chaos group ${index}`, workspace: 'chaos' }));
 const eventTypes: readonly EventType[] = ['created', 'updated', 'status_changed', 'commented'];
 
-/** Seed 003's todo event number `sequence`, as the todo API would publish it: a task event in one of 20 groups. */
+/** Todo event number `sequence` in the todo-history event format, as the todo API would publish it: a task event in one of 20 groups. */
 export function todoHistoryMessage(topic: string, sequence: number): OutgoingMessage {
   const group = groups[sequence % groups.length] as (typeof groups)[number];
   const change: Change = {

@@ -4,13 +4,13 @@ import { chunks, orderMessage } from './messages.js';
 import { sleep } from './timing.js';
 
 /**
- * Seed 002's outbox, re-implemented only as far as the comparison needs: a table with a `published`
- * flag (and seed 001's index on it), and a poller that selects unpublished rows in created_at order,
- * produces them, then marks each one published with an UPDATE of its own.
+ * A polling outbox, as hand-rolled outboxes are written: a table with a `published` flag and an
+ * index on (published, created_at), and a poller that selects the oldest unpublished rows, produces
+ * them, then marks each one published with an UPDATE of its own.
  */
-export async function createSeedOutbox(client: pg.Client): Promise<void> {
+export async function createPollingOutbox(client: pg.Client): Promise<void> {
   await client.query(`
-    create table seed_outbox (
+    create table polling_outbox (
       id uuid primary key default gen_random_uuid(),
       event_type text not null,
       topic text not null,
@@ -20,20 +20,20 @@ export async function createSeedOutbox(client: pg.Client): Promise<void> {
       published_at timestamptz,
       created_at timestamptz not null default clock_timestamp()
     )`);
-  await client.query('create index seed_outbox_published_created on seed_outbox (published, created_at)');
+  await client.query('create index polling_outbox_published_created on polling_outbox (published, created_at)');
 }
 
-export async function loadSeedOutbox(client: pg.Client, topic: string, count: number): Promise<void> {
+export async function loadPollingOutbox(client: pg.Client, topic: string, count: number): Promise<void> {
   for (const batch of chunks(count, 1_000, orderMessage)) {
     await client.query(
-      `insert into seed_outbox (event_type, topic, partition_key, event_payload)
+      `insert into polling_outbox (event_type, topic, partition_key, event_payload)
        select 'order.created', $1, key, payload from unnest($2::text[], $3::jsonb[]) as rows(key, payload)`,
       [topic, batch.map((m) => m.key), batch.map((m) => JSON.stringify(m.payload))],
     );
   }
 }
 
-interface SeedRow {
+interface OutboxRow {
   id: string;
   event_type: string;
   topic: string;
@@ -42,12 +42,13 @@ interface SeedRow {
 }
 
 /**
- * One poll: up to batchSize unpublished rows, oldest first, produced in one sendBatch (seed 002 sends
- * them one by one; one call is kinder to it), then one UPDATE per row. Returns how many it published.
+ * One poll: up to batchSize unpublished rows, oldest first, produced in one sendBatch (a polling
+ * outbox usually sends them one by one; one call is kinder to it), then one UPDATE per row.
+ * Returns how many it published.
  */
-export async function pollSeedOutbox(client: pg.Client, producer: Producer, batchSize: number): Promise<number> {
-  const { rows } = await client.query<SeedRow>(
-    'select id, event_type, topic, partition_key, event_payload from seed_outbox where not published order by created_at limit $1',
+export async function pollOutbox(client: pg.Client, producer: Producer, batchSize: number): Promise<number> {
+  const { rows } = await client.query<OutboxRow>(
+    'select id, event_type, topic, partition_key, event_payload from polling_outbox where not published order by created_at limit $1',
     [batchSize],
   );
   if (rows.length === 0) return 0;
@@ -63,13 +64,13 @@ export async function pollSeedOutbox(client: pg.Client, producer: Producer, batc
   }
   await producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1 });
   for (const row of rows) {
-    await client.query('update seed_outbox set published = true, published_at = now() where id = $1', [row.id]);
+    await client.query('update polling_outbox set published = true, published_at = now() where id = $1', [row.id]);
   }
   return rows.length;
 }
 
-/** Polls every intervalMs (the first poll after one interval, as a Go ticker does) for `polls` polls. */
-export async function runSeedTicker(
+/** Polls every intervalMs (the first poll after one interval, as a ticker does) for `polls` polls. */
+export async function runOutboxTicker(
   client: pg.Client,
   producer: Producer,
   batchSize: number,
@@ -79,12 +80,12 @@ export async function runSeedTicker(
   let published = 0;
   for (let poll = 0; poll < polls; poll++) {
     await sleep(intervalMs);
-    published += await pollSeedOutbox(client, producer, batchSize);
+    published += await pollOutbox(client, producer, batchSize);
   }
   return published;
 }
 
 /** Polls back to back, with no interval, until `count` rows are published. */
-export async function drainSeedOutbox(client: pg.Client, producer: Producer, batchSize: number, count: number): Promise<void> {
-  for (let published = 0; published < count; ) published += await pollSeedOutbox(client, producer, batchSize);
+export async function drainPollingOutbox(client: pg.Client, producer: Producer, batchSize: number, count: number): Promise<void> {
+  for (let published = 0; published < count; ) published += await pollOutbox(client, producer, batchSize);
 }
