@@ -8,7 +8,7 @@ export const appDefaults = Object.freeze({
   host: '127.0.0.1',
   /** Embedded PGlite data directory used when neither DATABASE_URL nor TIMESCALE_URI is set. */
   dataDir: '.todo-history-data',
-  /** Seed 003's topic and consumer group (KAFKA_TOPIC, KAFKA_GROUP_ID). */
+  /** The history topic and its consumer group (KAFKA_TOPIC, KAFKA_GROUP_ID). */
   topic: 'todo-history-events',
   groupId: 'todo-consumer-group-go',
   /** Largest HTTP request body, in bytes. */
@@ -17,7 +17,7 @@ export const appDefaults = Object.freeze({
   shutdownDeadlineMs: 10_000,
   /** How long shutdown waits for HTTP requests in flight before it closes the connections left. */
   closeGraceMs: 1_000,
-  /** Longest strings the todo API accepts; they match the history columns of seed 003. */
+  /** Longest strings the todo API accepts; id, name, user and workspace match the columns of the todo_event_logs table. */
   limits: Object.freeze({
     id: 100,
     name: 255,

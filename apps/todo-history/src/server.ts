@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { type Logger, type Postbox, type Router } from 'postbox';
+import type { Logger, Postbox, Router } from 'postbox';
 import { registerOpsRoutes } from 'postbox/ops';
 import type { AppConfig } from './config.js';
 import { appDefaults } from './defaults.js';

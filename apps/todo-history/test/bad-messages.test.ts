@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { historyRows, openSystem, publishRaw, seedEvent, type TestSystem, waitFor } from './support/system.js';
+import { historyRows, openSystem, publishRaw, sampleEvent, type TestSystem, waitFor } from './support/system.js';
 
-const event = seedEvent();
+const event = sampleEvent();
 const withPayload = (payload: Record<string, unknown>) => ({ ...event, payload: { ...event.payload, ...payload } });
 const without = (object: Record<string, unknown>, key: string) =>
   Object.fromEntries(Object.entries(object).filter(([name]) => name !== key));
 
-/** Messages a producer could write to the topic that are not seed 003's event JSON, and why each is refused. */
+/** Messages a producer could write to the topic that are not in the todo-history event format, and why each is refused. */
 const badCases: { name: string; payload: unknown; reason: RegExp }[] = [
   { name: 'malformed JSON text', payload: '{"eventType": "created", "payload": {', reason: /not valid JSON/ },
   { name: 'a number', payload: 42, reason: /must be a JSON object \(got a number\)/ },
@@ -32,7 +32,7 @@ const badCases: { name: string; payload: unknown; reason: RegExp }[] = [
 
 /** Good messages: each is stored, with what the row should say. */
 const goodCases: { name: string; payload: unknown; expect: Record<string, unknown>; fallback?: boolean }[] = [
-  { name: 'seed 003 example', payload: event, expect: { task_id: 'task-uuid-5', group_id: 'group-uuid-1', user_name: 'bob' } },
+  { name: 'the sample event', payload: event, expect: { task_id: 'task-uuid-5', group_id: 'group-uuid-1', user_name: 'bob' } },
   {
     name: 'JSON text of an event',
     payload: JSON.stringify(withPayload({ entityId: 'twice' })),

@@ -13,12 +13,12 @@ function configError(env: Record<string, string>): { variable: unknown; message:
 }
 
 describe('configuration', () => {
-  it('has working defaults: PGlite, port 3000 on loopback, seed 003 topic and group', () => {
+  it('has working defaults: PGlite, port 3000 on loopback, the history topic and its consumer group', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
       port: 3000,
       host: '127.0.0.1',
-      dataDir: '.postbox-data/todo-history',
+      dataDir: '.todo-history-data',
       migrate: true,
       kafkaBrokers: undefined,
       opsToken: undefined,
@@ -27,7 +27,7 @@ describe('configuration', () => {
     expect(config.postbox.databaseUrl).toBeUndefined();
   });
 
-  it('reads the seed variables and the app settings', () => {
+  it('reads the connection, server and Kafka variables and the app settings', () => {
     const config = loadConfig({
       TIMESCALE_URI: 'postgres://u:p@db:5432/todo_history',
       PORT: '8080',

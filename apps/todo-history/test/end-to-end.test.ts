@@ -12,7 +12,7 @@ describe.each(backendNames)('todo API to history on %s', (backend) => {
     await system?.cleanup();
   });
 
-  it('turns every change into a history row with seed 003 mapping, per event type, for groups and tasks', async () => {
+  it('turns every change into a history row of todo_event_logs, per event type, for groups and tasks', async () => {
     const group = await call(system, 'POST', '/api/groups', { name: 'Project Alpha', workspace: 'acme', user: 'alice' });
     expect(group.status).toBe(201);
     expect(group.body).toMatchObject({ name: 'Project Alpha', workspace: 'acme' });
@@ -77,7 +77,7 @@ describe.each(backendNames)('todo API to history on %s', (backend) => {
     expect(rows[2]?.task_name).toBe('Fix bug #42');
     expect(rows[4]?.task_name).toBe('Fix bug #43');
 
-    // The message is exactly seed 003's event JSON, keyed by group, typed todo.<entity>.<eventType>.
+    // Each payload is exactly an event in the todo-history event format, keyed by group, typed todo.<entity>.<eventType>.
     const { rows: messages } = await system.postbox.db.query<Record<string, any>>(
       `select message_id::text as id, type, key, payload from postbox.messages where topic = 'todo-history-events' order by global_position`,
     );
@@ -115,7 +115,7 @@ describe.each(backendNames)('todo API to history on %s', (backend) => {
     expect(rows.map((row) => row.message_id)).toEqual(messages.map((m) => m.id));
   });
 
-  it('answers the four history reads with seed 003 field names', async () => {
+  it('answers the four history reads with the documented field names', async () => {
     const group = await call(system, 'POST', '/api/groups', { name: 'Reads', user: 'alice' });
     const groupId: string = group.body.groupId;
     const task = await call(system, 'POST', `/api/groups/${groupId}/tasks`, { name: 'Read me', user: 'bob' });

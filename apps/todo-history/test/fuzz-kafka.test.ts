@@ -4,13 +4,13 @@ import { createKafka } from 'postbox/kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MockCluster, startMockCluster } from '../../../packages/postbox/test/support/kafka-mock.js';
 import { propertyRuns } from '../../../packages/postbox/test/support/properties.js';
-import { historyRows, openSystem, seedEvent, type TestSystem, waitFor } from './support/system.js';
+import { historyRows, openSystem, sampleEvent, type TestSystem, waitFor } from './support/system.js';
 
 const topic = 'todo-history-events';
 
-/** A seed 003 event of its own task, so its row can be found. */
+/** A valid todo-history event of its own task, so its row can be found. */
 function goodEvent(taskId: string): string {
-  return JSON.stringify(seedEvent({ payload: { entityId: taskId, taskId } }));
+  return JSON.stringify(sampleEvent({ payload: { entityId: taskId, taskId } }));
 }
 
 /** Values no decoder should take for an event: random bytes, cut-off JSON, JSON of another shape, nothing at all. */

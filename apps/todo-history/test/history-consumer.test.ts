@@ -11,7 +11,7 @@ import {
   historyRows,
   openSystem,
   publishRaw,
-  seedEvent,
+  sampleEvent,
   type TestSystem,
   waitFor,
 } from './support/system.js';
@@ -77,7 +77,7 @@ describe('history consumer on postgres', () => {
       topic: 'todo-history-events',
       type: '',
       key: 'g',
-      payload: { event: seedEvent() as any, json: JSON.stringify(seedEvent()) },
+      payload: { event: sampleEvent() as any, json: JSON.stringify(sampleEvent()) },
       headers: {},
       createdAt: new Date(),
       source: { kind: 'kafka' as const, partition: 0, offset: '17' },
@@ -105,7 +105,7 @@ describe('history consumer while the database refuses inserts', () => {
     const group = await call(system, 'POST', '/api/groups', { name: 'Outage', user: 'alice' });
     expect(group.status).toBe(201);
     for (let i = 0; i < 9; i++) await call(system, 'POST', `/api/groups/${group.body.groupId}/tasks`, { name: `t${i}`, user: 'bob' });
-    for (let i = 0; i < 10; i++) await publishRaw(system, seedEvent({ payload: { entityId: `external-${i}`, taskId: `external-${i}` } }));
+    for (let i = 0; i < 10; i++) await publishRaw(system, sampleEvent({ payload: { entityId: `external-${i}`, taskId: `external-${i}` } }));
 
     await waitFor(async () => (await groupStatus(system))?.lastError != null, 10_000, 'the group to record the failure');
     const failing = await groupStatus(system);
@@ -142,7 +142,7 @@ describe.each(backendNames)('history writer on %s', (backend) => {
       topic: 'todo-history-events',
       type: '',
       key: 'g',
-      payload: seedEvent({
+      payload: sampleEvent({
         payload: {
           entityId: `t-${text}`,
           taskId: `t-${text}`,
@@ -160,7 +160,7 @@ describe.each(backendNames)('history writer on %s', (backend) => {
     messages.push({
       ...(messages[0] as RoutedMessage),
       id: 'no-names',
-      payload: seedEvent({ payload: { groupName: '', taskName: null, user: undefined } }),
+      payload: sampleEvent({ payload: { groupName: '', taskName: null, user: undefined } }),
     });
     const rows = messages.map((message) => toHistoryRow({ ...message, payload: decodeHistoryEvent(message, 65_536) }));
     expect(await system.postbox.transaction((tx) => writeHistory(tx, rows))).toBe(messages.length);

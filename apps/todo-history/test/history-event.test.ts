@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { appDefaults } from '../src/defaults.js';
-import { decodeHistoryEvent, historyEventSchema, readTimestamp } from '../src/history/history-event.js';
+import { decodeHistoryEvent, readTimestamp } from '../src/history/history-event.js';
 import { readHistoryEvent } from '../src/history/history-event-reader.js';
+import { historyEventSchema } from '../src/history/history-event-schema.js';
 import { entities, eventTypes } from '../src/todos/todo-events.js';
 
 const { limits } = appDefaults;
@@ -85,7 +86,9 @@ describe('reading history events', () => {
     expect(JSON.parse(decoded.json)).toEqual(event);
     expect(decoded.event.payload).toMatchObject({ entityId: 't-1', groupId: 'g-1', taskId: null, taskName: 'A', changes: null });
     const bad = { id: 'm-2', payload: { ...event, payload: { ...event.payload, entityId: '' } } } as typeof message;
-    expect(() => decodeHistoryEvent(bad, 65_536)).toThrow("event does not match seed 003's format: payload.entityId must not be empty");
+    expect(() => decodeHistoryEvent(bad, 65_536)).toThrow(
+      'event does not match the todo-history event format: payload.entityId must not be empty',
+    );
   });
 
   it('reads a timestamp the short way exactly as the long way does', () => {

@@ -23,7 +23,7 @@ describe('history through Kafka (mock cluster)', () => {
     await cluster?.stop();
   });
 
-  it('stores seed 003 JSON written by a plain KafkaJS producer, not through the outbox', async () => {
+  it('stores todo-history events written by a plain KafkaJS producer, not through the outbox', async () => {
     const producer = createKafka({ brokers: cluster.brokers }).producer();
     await producer.connect();
     const event = {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, openSystem, publishRaw, seedEvent, type TestSystem, waitFor } from './support/system.js';
+import { call, openSystem, publishRaw, sampleEvent, type TestSystem, waitFor } from './support/system.js';
 
 describe('ops API on loopback without a token', () => {
   let system: TestSystem;
@@ -13,9 +13,9 @@ describe('ops API on loopback without a token', () => {
   });
 
   it('shows groups with lag, dead letters with their payload, and retries and discards them', async () => {
-    const bad = await publishRaw(system, { ...seedEvent(), eventType: 'archived' });
+    const bad = await publishRaw(system, { ...sampleEvent(), eventType: 'archived' });
     const other = await publishRaw(system, 'not json at all');
-    await publishRaw(system, seedEvent());
+    await publishRaw(system, sampleEvent());
     await waitFor(async () => (await call(system, 'GET', '/api/ops/dead-letters')).body.length === 2, 10_000, 'two dead letters');
     await waitFor(
       async () => (await system.postbox.groupStatus('todo-consumer-group-go'))[0]?.lagMessages === 0,

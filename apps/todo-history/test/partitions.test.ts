@@ -4,7 +4,7 @@ import { decodeHistoryEvent } from '../src/history/history-event.js';
 import { toHistoryRow } from '../src/history/history-row.js';
 import { writeHistory } from '../src/history/history-writer.js';
 import { maintainPartitions } from '../src/history/partition-maintenance.js';
-import { backendNames, openSystem, seedEvent, type TestSystem } from './support/system.js';
+import { backendNames, openSystem, sampleEvent, type TestSystem } from './support/system.js';
 
 const day = (offsetDays: number) => new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
 const partitionName = (isoDay: string) => `todo_event_logs_${isoDay.replaceAll('-', '')}`;
@@ -27,7 +27,7 @@ describe.each(backendNames)('history partitions on %s', (backend) => {
       topic: 'todo-history-events',
       type: 'todo.task.created',
       key: 'g',
-      payload: seedEvent({ timestamp }),
+      payload: sampleEvent({ timestamp }),
       headers: {},
       createdAt: new Date(),
       source: { kind: 'log' as const, transactionId: 1n, globalPosition: 1n },

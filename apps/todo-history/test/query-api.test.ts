@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, countRows, openSystem, publishRaw, seedEvent, type TestSystem, waitFor } from './support/system.js';
+import { call, countRows, openSystem, publishRaw, sampleEvent, type TestSystem, waitFor } from './support/system.js';
 
 const eventTypes = ['created', 'updated', 'status_changed', 'commented', 'deleted'];
 const users = ['alice', 'bob', 'carol'];
@@ -14,7 +14,7 @@ interface Published {
 }
 
 function event(p: Published) {
-  return seedEvent({
+  return sampleEvent({
     eventType: p.eventType,
     timestamp: p.timestamp,
     payload: {

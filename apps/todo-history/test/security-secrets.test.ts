@@ -5,7 +5,7 @@ import { createTestDatabase, serverUrl, type TestDatabase } from '../../../packa
 import { loadConfig } from '../src/config.js';
 import { type System, startSystem } from '../src/system.js';
 import { type MainProcess, startMainProcess } from './support/main-process.js';
-import { call, publishRaw, seedEvent, waitFor } from './support/system.js';
+import { call, publishRaw, sampleEvent, waitFor } from './support/system.js';
 
 const password = 'App-Secret-Pw-9152';
 
@@ -54,7 +54,7 @@ describe('a database password given to todo-history', () => {
       expect(system.postbox.db.description).not.toContain(password);
       const group = await call(system, 'POST', '/api/groups', { name: 'Secrets', user: 'alice' });
       expect(group.status).toBe(201);
-      await publishRaw(system, { ...seedEvent(), eventType: 'archived' });
+      await publishRaw(system, { ...sampleEvent(), eventType: 'archived' });
       await waitFor(async () => (await call(system as System, 'GET', '/api/ops/dead-letters')).body.length === 1, 15_000, 'a dead letter');
       const answers = await Promise.all(
         ['/health/ready', '/health/live', '/metrics', '/api/ops/groups', '/api/ops/dead-letters', '/api/ops/relay', '/api/groups'].map(

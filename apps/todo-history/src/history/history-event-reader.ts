@@ -1,6 +1,6 @@
 import { appDefaults } from '../defaults.js';
 import { entities, eventTypes } from '../todos/todo-events.js';
-import type { HistoryEvent } from './history-event.js';
+import type { HistoryEvent } from './history-event-schema.js';
 
 const { limits } = appDefaults;
 const knownEventTypes = new Set<unknown>(eventTypes);
@@ -32,9 +32,9 @@ function changesText(value: unknown): string | null | typeof refused {
 }
 
 /**
- * The same reading of seed 003's event JSON as `historyEventSchema`, written out by hand for the
- * ingest's hot path: the same checks and the same output. Undefined when anything is wrong; the
- * schema then says what (a property test holds the two together).
+ * The same reading of the todo-history event format as `historyEventSchema`, written out by hand
+ * for the ingest's hot path: the same checks and the same output. Undefined when anything is
+ * wrong; the schema then says what (a property test holds the two together).
  */
 export function readHistoryEvent(body: Record<string, unknown>): HistoryEvent | undefined {
   const { eventType, payload } = body;

@@ -1,52 +1,7 @@
 import type { RoutedMessage } from 'postbox';
-import { z } from 'zod';
-import { appDefaults } from '../defaults.js';
-import { entities, eventTypes } from '../todos/todo-events.js';
+import type { z } from 'zod';
 import { readHistoryEvent } from './history-event-reader.js';
-
-const { limits } = appDefaults;
-
-const storable = (value: string) => !value.includes('\u0000') && value.isWellFormed();
-
-const requiredText = (max: number) =>
-  z
-    .string()
-    .min(1, 'must not be empty')
-    .max(max, `must be at most ${max} characters`)
-    .refine(storable, 'must not hold NUL or unpaired surrogate characters');
-
-/** Optional in seed 003 (`omitempty`): absent, null and "" all mean none. */
-const optionalText = (max: number) =>
-  z
-    .string()
-    .max(max, `must be at most ${max} characters`)
-    .refine(storable, 'must not hold NUL or unpaired surrogate characters')
-    .nullish()
-    .transform((value) => (value ? value : null));
-
-/** Seed 003's event JSON. Unknown fields are allowed and kept in event_data; timestamps are checked apart. */
-export const historyEventSchema = z.object({
-  eventType: z.enum(eventTypes),
-  timestamp: z.unknown().optional(),
-  payload: z.object({
-    entity: z.enum(entities),
-    entityId: requiredText(limits.id),
-    groupId: optionalText(limits.id),
-    groupName: optionalText(limits.name),
-    taskId: optionalText(limits.id),
-    taskName: optionalText(limits.name),
-    changes: z
-      .string()
-      .refine(storable, 'must not hold NUL or unpaired surrogate characters')
-      .nullish()
-      .transform((value) => value ?? null),
-    user: optionalText(limits.user),
-    workspace: optionalText(limits.workspace),
-    timestamp: z.unknown().optional(),
-  }),
-});
-
-export type HistoryEvent = z.output<typeof historyEventSchema>;
+import { type HistoryEvent, historyEventSchema } from './history-event-schema.js';
 
 export interface DecodedEvent {
   event: HistoryEvent;
@@ -80,9 +35,9 @@ function issueText(issue: z.core.$ZodIssue, root: unknown): string {
 }
 
 /**
- * Checks one message against seed 003's event JSON. A payload that is a JSON string is read as
- * the event's JSON text (producers that encode twice). Throws an UndecodableEvent saying what is
- * wrong: the router then sends the message to dead letters at once and the stream goes on.
+ * Checks one message against the todo-history event format. A payload that is a JSON string is
+ * read as the event's JSON text (producers that encode twice). Throws an UndecodableEvent saying
+ * what is wrong: the router then sends the message to dead letters at once and the stream goes on.
  */
 export function decodeHistoryEvent(message: RoutedMessage, maxEventBytes: number): DecodedEvent {
   let body: unknown = message.payload;
@@ -106,7 +61,7 @@ export function decodeHistoryEvent(message: RoutedMessage, maxEventBytes: number
   const result = historyEventSchema.safeParse(body);
   if (!result.success) {
     const reasons = result.error.issues.slice(0, 3).map((issue) => issueText(issue, body));
-    throw new UndecodableEvent(`event does not match seed 003's format: ${reasons.join('; ')}`);
+    throw new UndecodableEvent(`event does not match the todo-history event format: ${reasons.join('; ')}`);
   }
   return { event: result.data, json };
 }

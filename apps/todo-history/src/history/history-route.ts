@@ -21,9 +21,10 @@ export function deadLetterUndecodable(db: Executor): Middleware {
 }
 
 /**
- * The history consumer: seed 003's events of `config.topic` into todo_event_logs, one batched
- * insert per batch, in the transaction that also moves the group's checkpoint. The transport is a
- * parameter: the PostgreSQL log by default; a Kafka source (kafkaSource) plugs in unchanged.
+ * The history consumer: the todo-history events of `config.topic` into todo_event_logs, one
+ * batched insert per batch, in the transaction that also moves the group's checkpoint. The
+ * transport is a parameter: the PostgreSQL log by default; a Kafka source (kafkaSource) plugs in
+ * unchanged.
  */
 export function historyRoute(
   config: HistoryConfig,

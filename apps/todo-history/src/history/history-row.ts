@@ -24,9 +24,9 @@ export interface HistoryRow {
 }
 
 /**
- * Seed 003's mapping: a Group's entityId is its groupId and a Task's entityId is its taskId; names
- * are kept as the event carried them. An unreadable timestamp becomes the time the message entered
- * the log (the same on every redelivery) and the row is flagged.
+ * One event as one row of todo_event_logs: a Group's entityId is its groupId and a Task's entityId
+ * is its taskId; names are kept as the event carried them. An unreadable timestamp becomes the
+ * time the message entered the log (the same on every redelivery) and the row is flagged.
  */
 export function toHistoryRow(message: RoutedMessage<DecodedEvent>): HistoryRow {
   const { event, json } = message.payload;

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { type DeadLetter, type GroupStatus, isPostboxError, type Postbox, redactUrl } from 'postbox';
-import { type KafkaRelay } from 'postbox/kafka';
+import type { KafkaRelay } from 'postbox/kafka';
 import { z } from 'zod';
 import { appDefaults } from '../defaults.js';
 import { notFound } from '../errors.js';

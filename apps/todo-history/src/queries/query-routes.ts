@@ -5,7 +5,7 @@ import type { LiveFeed } from './live-feed.js';
 import { listGroupSummaries, listLogs, listTaskSummaries } from './log-queries.js';
 import { parseEntityId, parseListQuery } from './query-params.js';
 
-/** Seed 003's four reads, with cursor pagination, time ranges and filters; and the live feed. */
+/** The four history reads, with cursor pagination, time ranges and filters; and the live feed. */
 export function registerQueryRoutes(app: FastifyInstance, db: Executor, feed: LiveFeed): void {
   app.get('/api/logs/groups', async (request) => listGroupSummaries(db, parseListQuery(request.query)));
 

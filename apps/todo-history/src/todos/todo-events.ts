@@ -5,7 +5,7 @@ export type EventType = (typeof eventTypes)[number];
 export const entities = ['Group', 'Task'] as const;
 export type Entity = (typeof entities)[number];
 
-/** Seed 003's event JSON, exactly: what the todo API publishes and the history consumer reads. */
+/** The todo-history event format, exactly: what the todo API publishes and the history consumer reads. */
 export interface TodoEvent {
   eventType: EventType;
   timestamp: string;
@@ -78,7 +78,7 @@ export function todoMessage(topic: string, change: Change): OutgoingMessage {
   };
 }
 
-/** The human-readable `changes` texts, as in seed 003. */
+/** The human-readable `changes` texts of the todo-history event format. */
 export const describe = {
   created: (entity: Entity, name: string) => `${entity} '${name}' was created`,
   deleted: (entity: Entity, name: string) => `${entity} '${name}' was deleted`,

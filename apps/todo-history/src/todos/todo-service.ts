@@ -14,8 +14,9 @@ const noGroup = (groupId: string) => notFound(`No group has id ${JSON.stringify(
 const noTask = (taskId: string) => notFound(`No task has id ${JSON.stringify(taskId)}.`);
 
 /**
- * The todo board. Every change writes its rows and its history event (seed 003's JSON, through
- * the outbox) in one transaction: the event exists if and only if the change committed.
+ * The todo board. Every change writes its rows and its history event (in the todo-history event
+ * format, through the outbox) in one transaction: the event exists if and only if the change
+ * committed.
  */
 export class TodoService {
   constructor(

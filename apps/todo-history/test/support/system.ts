@@ -99,8 +99,8 @@ export async function publishRaw(system: Pick<System, 'postbox' | 'config'>, pay
   return rows[0]?.id as string;
 }
 
-/** A valid seed 003 event. */
-export function seedEvent(overrides: { eventType?: string; timestamp?: unknown; payload?: Record<string, unknown> } = {}) {
+/** A valid event in the todo-history event format: a task's status change, like the example of the README. */
+export function sampleEvent(overrides: { eventType?: string; timestamp?: unknown; payload?: Record<string, unknown> } = {}) {
   const timestamp = '2025-11-10T11:30:00.000Z';
   return {
     eventType: overrides.eventType ?? 'status_changed',
