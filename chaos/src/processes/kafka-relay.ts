@@ -1,7 +1,8 @@
 // The Kafka relay (log topic to Kafka) in a process of its own.
 // Env: DATABASE_URL, KAFKA_BROKERS, GROUP, TOPIC, LEASE_TTL_MS, BATCH_SIZE, DEADLINE_MS (SIGTERM).
 // Prints "standby" once started and "active" once it holds the lease.
-import { createKafkaRelay, createLogger, exitOnSignals, Postbox } from 'postbox';
+import { createLogger, exitOnSignals, Postbox } from 'postbox';
+import { createKafkaRelay } from 'postbox/kafka';
 import { announce, announceWhen, exitWithParent, numberEnv, requiredEnv } from './process-env.js';
 
 exitWithParent();

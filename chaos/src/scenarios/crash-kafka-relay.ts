@@ -1,4 +1,5 @@
-import { createKafka, kafkaHeaderNames, Postbox } from 'postbox';
+import { Postbox } from 'postbox';
+import { createKafka, kafkaHeaderNames } from 'postbox/kafka';
 import { type MockCluster, startMockCluster } from '../../../packages/postbox/test/support/kafka-mock.js';
 import type { Scenario } from '../scenario.js';
 import { ProcessGroup, processEntry } from '../support/child-process.js';

@@ -1,4 +1,5 @@
-import { createKafka, createKafkaRelay, kafkaHeaderNames, kafkaSource, Postbox, PostboxMetrics, Router } from 'postbox';
+import { Postbox, PostboxMetrics, Router } from 'postbox';
+import { createKafka, createKafkaRelay, kafkaHeaderNames, kafkaSource } from 'postbox/kafka';
 import { type MockCluster, startMockCluster } from '../../../packages/postbox/test/support/kafka-mock.js';
 import type { Scenario, ScenarioOutcome } from '../scenario.js';
 import { countDeliveries, tally } from '../support/delivery-count.js';

@@ -1,6 +1,6 @@
 export { defaults } from './config/defaults.js';
 export { parseDuration } from './config/duration.js';
-export { loadEnvConfig, type PostboxEnvConfig, redactUrl } from './config/env.js';
+export { loadEnvConfig, type PostboxEnvConfig } from './config/env.js';
 export { type BatchContext, Consumer, type ConsumerOptions, type ConsumerState } from './consumers/consumer.js';
 export type { StartFrom } from './consumers/group-store.js';
 export type { GroupStatus, LogStatus, TopicStatus } from './consumers/status.js';
@@ -146,6 +146,7 @@ export {
   migrationsAsSql,
   schemaVersion,
 } from './schema/migrator.js';
+export { redactUrl } from './sql/connection-secrets.js';
 export type { CallerTransaction, Database, Executor, QueryResult } from './sql/database.js';
 export { asExecutor } from './sql/database.js';
 export { type OpenDatabaseOptions, openDatabase } from './sql/open-database.js';

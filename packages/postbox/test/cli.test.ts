@@ -51,7 +51,7 @@ describe.concurrent('postbox CLI', () => {
       const first = await cli(['migrate'], emptyEnv);
       expect(first.stderr).toBe('');
       expect(first.code).toBe(0);
-      expect(first.stdout).toContain('Applied migration 0001_log');
+      expect(first.stdout).toContain('Applied migration 0001_baseline');
       const again = await cli(['migrate'], emptyEnv);
       expect(again.code).toBe(0);
       expect(again.stdout).toContain('nothing to apply');

@@ -26,7 +26,7 @@ function watched(db: Database) {
     exec: (script: string) => db.exec(script),
     queryNamed<R>(name: string, text: string, params: readonly unknown[]): Promise<QueryResult<R>> {
       const result = db.queryNamed<R>(name, text, params);
-      if (name === 'postbox_read_after') poolReads.push(result.catch(() => undefined));
+      if (text.includes('postbox.read_after')) poolReads.push(result.catch(() => undefined));
       return result;
     },
     preparesNamedStatements: db.preparesNamedStatements,

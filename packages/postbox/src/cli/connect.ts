@@ -1,8 +1,8 @@
 import { Option } from 'commander';
-import { loadEnvConfig, type PostboxEnvConfig, redactUrl as redact } from '../config/env.js';
+import { loadEnvConfig, type PostboxEnvConfig } from '../config/env.js';
 import { ConfigError } from '../errors/postbox-error.js';
 import { Postbox } from '../postbox.js';
-import { connectionPasswords, describePostgresUrl, maskPasswords } from '../sql/connection-secrets.js';
+import { connectionPasswords, describePostgresUrl, maskPasswords, redactUrl as redact } from '../sql/connection-secrets.js';
 import type { Database } from '../sql/database.js';
 import { openDatabase } from '../sql/open-database.js';
 import { CliError } from './errors.js';

@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander';
-import { redactUrl } from '../config/env.js';
 import type { DeadLetter, DeadLetterFilter, DeadLetterStatus } from '../deadletters/dead-letter-store.js';
+import { redactUrl } from '../sql/connection-secrets.js';
 import { type ConnectionFlags, databaseUrlOption, withPostbox } from './connect.js';
 import type { CliContext } from './context.js';
 import { CliError } from './errors.js';

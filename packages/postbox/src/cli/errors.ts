@@ -1,6 +1,5 @@
-import { redactUrl as redact } from '../config/env.js';
 import { PostboxError } from '../errors/postbox-error.js';
-import { maskPasswords } from '../sql/connection-secrets.js';
+import { maskPasswords, redactUrl as redact } from '../sql/connection-secrets.js';
 
 export type CliErrorCode =
   | 'POSTBOX_ERR_USAGE'

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { redactUrl as redact } from '../config/env.js';
+import { redactUrl as redact } from '../sql/connection-secrets.js';
 import { CliError } from './errors.js';
 
 export interface CliIo {

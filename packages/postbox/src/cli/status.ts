@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { redactUrl } from '../config/env.js';
 import type { GroupStatus, LogStatus } from '../consumers/status.js';
+import { redactUrl } from '../sql/connection-secrets.js';
 import { type ConnectionFlags, databaseUrlOption, withPostbox } from './connect.js';
 import type { CliContext } from './context.js';
 import { table, toJson } from './output.js';

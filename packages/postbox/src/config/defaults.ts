@@ -9,6 +9,10 @@ export const defaults = Object.freeze({
   notifyChannel: 'postbox',
   /** LISTEN/NOTIFY channel that carries the name of a group whose lease was just handed back. */
   leaseChannel: 'postbox_leases',
+  /** LISTEN/NOTIFY channel that tells routers and projections that dead letters were asked to be retried. */
+  deadLetterChannel: 'postbox_dead_letters',
+  /** Dead letters redelivered in one transaction when they are retried. */
+  redeliveryBatchSize: 100,
   /** Largest serialised payload accepted by the outbox (seed 002 used 10 MB; 1 MiB keeps rows lean). */
   payloadLimitBytes: 1_048_576,
   /** Longest topic, type or group name, in characters. */

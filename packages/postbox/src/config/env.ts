@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors/postbox-error.js';
-import { connectionPasswords, maskPasswords } from '../sql/connection-secrets.js';
+import { connectionPasswords, maskPasswords, redactUrl } from '../sql/connection-secrets.js';
 import { defaults } from './defaults.js';
 import { parseDuration } from './duration.js';
 
@@ -103,12 +103,4 @@ export function loadEnvConfig(env: Env = process.env): PostboxEnvConfig {
       afterDays: parse(env, ['OUTBOX_CLEANUP_AFTER_DAYS'], positiveInt, defaults.cleanup.afterDays),
     },
   };
-}
-
-/**
- * Replaces the password of every URL in the text, whatever its scheme (a mistyped `mysql://` URL
- * is echoed back in errors too), including a password that itself holds an `@`.
- */
-export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^\s/?#]*@/gi, '$1***@');
 }

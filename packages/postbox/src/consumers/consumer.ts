@@ -4,7 +4,7 @@ import { defaults } from '../config/defaults.js';
 import { LeaseLostError, PostboxError, ValidationError } from '../errors/postbox-error.js';
 import type { LogMessage } from '../log/message.js';
 import { comparePositions, type LogPosition } from '../log/position.js';
-import { type ReadOptions, readAfter, readAfterIn } from '../log/read.js';
+import { type ReadOptions, readAfter } from '../log/read.js';
 import { type Logger, silentLogger } from '../observability/logger.js';
 import { enqueue } from '../outbox/enqueue.js';
 import type { OutgoingMessage } from '../outbox/outgoing-message.js';
@@ -400,7 +400,7 @@ export class Consumer {
         return { count: messages.length, readAhead };
       }
       const outcome = await this.db.transaction(async (tx) => {
-        const messages = ahead ?? (await readAfterIn(tx, { ...read, after: lease.checkpoint }));
+        const messages = ahead ?? (await readAfter(tx, { ...read, after: lease.checkpoint }));
         // Log rows never change and retention keeps whatever a group still owes, so the next batch
         // can be read on the pool, outside this transaction, while the transaction runs.
         const next = this.readAheadAfter(messages, read);

@@ -1,4 +1,7 @@
+import { type TopicStatus, topicTotals } from '../log/topics.js';
 import type { Executor } from '../sql/database.js';
+
+export type { TopicStatus } from '../log/topics.js';
 
 export interface GroupStatus {
   group: string;
@@ -12,12 +15,6 @@ export interface GroupStatus {
   lagSeconds: number;
   lastError: string | null;
   lastSeenAt: Date;
-}
-
-export interface TopicStatus {
-  topic: string;
-  messages: number;
-  lastPublishedAt: Date | null;
 }
 
 export interface LogStatus {
@@ -34,13 +31,7 @@ export async function groupStatuses(db: Executor, groupName?: string): Promise<G
             g.checkpoint_transaction_id::text as checkpoint_transaction_id, g.checkpoint_position,
             g.last_error, g.last_seen_at, lag.messages, coalesce(extract(epoch from now() - lag.oldest), 0)::float8 as lag_seconds
      from postbox.consumer_groups g
-     cross join lateral (
-       select count(*)::int as messages, min(m.created_at) as oldest
-       from postbox.messages m
-       where m.topic = any(g.topics)
-         and (m.transaction_id, m.global_position) > (g.checkpoint_transaction_id, g.checkpoint_position)
-         and (g.start_snapshot is null or not pg_visible_in_snapshot(m.transaction_id, g.start_snapshot))
-     ) lag
+     cross join lateral postbox.backlog(g.topics, g.checkpoint_transaction_id, g.checkpoint_position, g.start_snapshot) lag
      where $1::text is null or g.group_name = $1
      order by g.group_name`,
     [groupName ?? null],
@@ -72,13 +63,9 @@ export async function watermarkDelaySeconds(db: Executor): Promise<number> {
 }
 
 export async function logStatus(db: Executor): Promise<LogStatus> {
-  const topics = await db.query<{ topic: string; messages: number; last_published_at: Date | null }>(
-    `select topic, count(*)::int as messages, max(created_at) as last_published_at
-     from postbox.messages group by topic order by topic`,
-  );
   return {
     groups: await groupStatuses(db),
-    topics: topics.rows.map((row) => ({ topic: row.topic, messages: Number(row.messages), lastPublishedAt: row.last_published_at })),
+    topics: await topicTotals(db),
     watermarkDelaySeconds: await watermarkDelaySeconds(db),
   };
 }

@@ -1,3 +1,4 @@
+import { defaults } from '../config/defaults.js';
 import { PostboxError } from '../errors/postbox-error.js';
 import type { Executor } from '../sql/database.js';
 
@@ -168,7 +169,7 @@ async function resolve(db: Executor, target: { id: string } | DeadLetterFilter, 
     params,
   );
   if ('id' in target && rowCount === 0) throw notFound(target.id);
-  if (rowCount > 0) await db.query(`select pg_notify('postbox_dead_letters', 'retry')`);
+  if (rowCount > 0) await db.query('select pg_notify($1, $2)', [defaults.deadLetterChannel, 'retry']);
   return rowCount;
 }
 

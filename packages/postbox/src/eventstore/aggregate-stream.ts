@@ -1,21 +1,22 @@
 import { defaults } from '../config/defaults.js';
 import { ValidationError } from '../errors/postbox-error.js';
-import type { MessageRow } from '../log/message.js';
+import type { AsOf } from '../log/read.js';
+import { readStreamStart } from '../log/stream-start.js';
 import type { Logger } from '../observability/logger.js';
 import type { Executor } from '../sql/database.js';
+import { executorFor, type Target } from '../sql/target.js';
 import { type Evolver, type SnapshotOptions, shouldSnapshot, snapshotSchemaVersion } from './aggregate.js';
 import type { EventLike, RecordedEvent, StreamState } from './event.js';
-import { executorFor, type Target } from './executor.js';
 import { readRange } from './read-stream.js';
-import { streamEventColumns, toRecordedEvent } from './recorded-event.js';
-import { type LoadedSnapshot, type SnapshotRow, saveSnapshot, toSnapshot } from './snapshot-store.js';
+import { recordedEventOf } from './recorded-event.js';
+import { type LoadedSnapshot, saveSnapshot, toSnapshot } from './snapshot-store.js';
 import { checkStreamId } from './stream-id.js';
 import { readInfo, type StreamInfo, toInfo } from './stream-info.js';
 import { StreamStateError } from './stream-state-error.js';
 import type { Upcasters } from './upcasters.js';
 
 /** A point in the past: the state after the longest run of the stream's first events that are all at or before it. */
-export type AsOf = { timestamp: Date } | { globalPosition: bigint };
+export type { AsOf } from '../log/read.js';
 
 export interface AggregateStreamOptions<State, E extends EventLike = EventLike> extends Evolver<State, E> {
   /** The snapshot name; snapshots are used only with a name. */
@@ -49,26 +50,18 @@ export interface AggregateResult<State> {
 
 const endOfStream = Number.MAX_SAFE_INTEGER;
 
-function asOfCondition(asOf: AsOf | undefined): { sql: string; params: unknown[] } | undefined {
+function checkAsOf(asOf: AsOf | undefined): AsOf | undefined {
   if (!asOf) return undefined;
   if ('timestamp' in asOf) {
     if (!(asOf.timestamp instanceof Date) || Number.isNaN(asOf.timestamp.getTime())) {
       throw new ValidationError('POSTBOX_ERR_BAD_OPTION', 'asOf.timestamp must be a valid Date.', { option: 'asOf' });
     }
-    return {
-      sql: `stream_position < coalesce((select min(x.stream_position) from postbox.messages x
-             where x.stream_id = $1 and x.created_at > $5::timestamptz), 9223372036854775807)`,
-      params: [asOf.timestamp],
-    };
+    return asOf;
   }
   if (typeof asOf.globalPosition !== 'bigint') {
     throw new ValidationError('POSTBOX_ERR_BAD_OPTION', 'asOf.globalPosition must be a bigint.', { option: 'asOf' });
   }
-  return {
-    sql: `stream_position < coalesce((select min(x.stream_position) from postbox.messages x
-           where x.stream_id = $1 and x.global_position > $5::bigint), 9223372036854775807)`,
-    params: [String(asOf.globalPosition)],
-  };
+  return asOf;
 }
 
 /**
@@ -90,7 +83,7 @@ export async function aggregateOn<State, E extends EventLike>(
   streamId: string,
   options: AggregateStreamOptions<State, E>,
 ): Promise<AggregateResult<State>> {
-  const condition = asOfCondition(options.asOf);
+  const asOf = checkAsOf(options.asOf);
   const snapshots = options.name && options.snapshots !== false && !options.asOf ? (options.snapshots ?? {}) : undefined;
   const schemaVersion = snapshotSchemaVersion(snapshots as SnapshotOptions<unknown> | undefined);
   const start = await loadStart(db, streamId, snapshots ? (options.name as string) : undefined, schemaVersion, options.asOf !== undefined);
@@ -133,7 +126,7 @@ export async function aggregateOn<State, E extends EventLike>(
     replayed = head.length;
   }
   if (!head || head.length >= defaults.eventStore.readBatchSize) {
-    replayed += await readRange(db, streamId, false, version + 1, endOfStream, endOfStream, fold, condition);
+    replayed += await readRange(db, streamId, false, version + 1, endOfStream, endOfStream, fold, asOf);
   }
   const result: AggregateResult<State> = {
     streamId,
@@ -164,51 +157,24 @@ interface Start {
   headAfter: number;
 }
 
-const startSql = `
-with s as (select category, version, state, metadata, created_at, updated_at from postbox.streams where stream_id = $1),
-p as (
-  select version, schema_version, state, md5(state::text) = checksum as intact, global_position, event_created_at, created_at
-  from postbox.snapshots where stream_id = $1 and name = $2
-),
-h as (
-  select (select row_to_json(s) from s) as stream,
-         (select json_build_object('version', p.version::text, 'schema_version', p.schema_version, 'state', p.state, 'intact', p.intact,
-                                   'global_position', p.global_position::text, 'event_created_at', p.event_created_at, 'created_at', p.created_at)
-          from p) as snapshot,
-         coalesce((select p.version from p, s where p.intact and p.schema_version = $3 and p.version <= s.version), 0) as head_after
-)
-select case when e.stream_position is null or e.stream_position = h.head_after + 1 then h.stream end as stream,
-       case when e.stream_position is null or e.stream_position = h.head_after + 1 then h.snapshot end as snapshot,
-       h.head_after, e.*
-from h
-left join lateral (
-  select ${streamEventColumns}
-  from postbox.messages m
-  where m.stream_id = $1 and m.stream_position > h.head_after
-  order by m.stream_position
-  limit $4
-) e on true`;
-
 /**
  * The stream's row, its snapshot for this aggregate, and the first page of events after the snapshot,
- * in one query. With asOf, only the row (the events are read with the asOf condition).
+ * in one query. With asOf, only the row (the events are read with the asOf bound).
  */
 async function loadStart(db: Executor, streamId: string, name: string | undefined, schemaVersion: number, asOf: boolean): Promise<Start> {
   if (asOf) return { info: await readInfo(db, streamId), headAfter: 0 };
-  const { rows } = await db.query<Record<string, any>>(startSql, [
+  const start = await readStreamStart(
+    db,
     streamId,
-    name ?? null,
-    schemaVersion,
+    name === undefined ? undefined : { name, schemaVersion },
     defaults.eventStore.readBatchSize,
-  ]);
-  const first = rows[0] ?? {};
-  const info = toInfo(streamId, first.stream ?? undefined);
-  const snapshot = first.snapshot && name !== undefined ? toSnapshot(streamId, name, first.snapshot as SnapshotRow) : undefined;
-  const stream = { streamId, category: info.category };
-  const head = rows
-    .filter((row) => row.stream_position !== null && row.stream_position !== undefined)
-    .map((row) => toRecordedEvent(row as MessageRow, stream));
-  return { info, snapshot, head, headAfter: Number(first.head_after ?? 0) };
+  );
+  return {
+    info: toInfo(streamId, start.stream),
+    snapshot: start.snapshot && name !== undefined ? toSnapshot(streamId, name, start.snapshot) : undefined,
+    head: start.head.map(recordedEventOf),
+    headAfter: start.headAfter,
+  };
 }
 
 /** Saves the state of a result as the stream's snapshot for this aggregate. */

@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors/postbox-error.js';
+import { readStreamRow } from '../log/streams.js';
 import type { Executor } from '../sql/database.js';
 import { ConcurrencyError } from './concurrency-error.js';
 import type { ExpectedVersion } from './event.js';
@@ -69,6 +70,6 @@ export async function mapAppendError(
 }
 
 export async function currentVersion(db: Executor, streamId: string): Promise<number> {
-  const { rows } = await db.query<{ version: string | number }>('select version from postbox.streams where stream_id = $1', [streamId]);
-  return rows[0] ? Number(rows[0].version) : 0;
+  const row = await readStreamRow(db, streamId);
+  return row ? Number(row.version) : 0;
 }

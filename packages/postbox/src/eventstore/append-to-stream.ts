@@ -1,16 +1,17 @@
 import { defaults } from '../config/defaults.js';
-import { type AppendRow, appendToLog, type StreamAppended } from '../log/append.js';
+import { type AppendRow, appendStreamEvents, type StreamAppended } from '../log/append.js';
 import type { MessageHeaders } from '../log/message.js';
 import type { LogPosition } from '../log/position.js';
+import { readStreamRow } from '../log/streams.js';
 import type { OutgoingMessage } from '../outbox/outgoing-message.js';
 import { prepareMessage } from '../outbox/validate.js';
 import { type InlineProjection, runInlineProjections } from '../projections/inline-projection.js';
 import type { Executor } from '../sql/database.js';
+import { executorFor, isDatabase, type Target } from '../sql/target.js';
 import { currentVersion, mapAppendError } from './append-error.js';
 import { ConcurrencyError } from './concurrency-error.js';
 import type { EventData, ExpectedVersion, RecordedEvent } from './event.js';
 import type { EventStoreMetrics } from './event-store-metrics.js';
-import { executorFor, isDatabase, type Target } from './executor.js';
 import { categoryOf, checkStreamId, encodeExpectedVersion, versionMatches } from './stream-id.js';
 import { StreamStateError } from './stream-state-error.js';
 import type { Upcasters } from './upcasters.js';
@@ -118,7 +119,7 @@ export async function appendEvents(
   const write = async (executor: Executor): Promise<AppendOutcome> => {
     let appended: StreamAppended;
     try {
-      appended = await appendToLog(executor, rows, { streamId, category, expected: encoded });
+      appended = await appendStreamEvents(executor, { streamId, category, expected: encoded }, rows);
     } catch (error) {
       throw await mapAppendError(error, streamId, expected, () =>
         isDatabase(target) ? currentVersion(target, streamId) : Promise.reject(error),
@@ -160,12 +161,9 @@ function toResult(streamId: string, category: string, rows: readonly AppendRow[]
 
 /** An append of no events writes nothing, but still checks the expected version and the stream's state. */
 async function checkOnly(target: Target, streamId: string, category: string, expected: ExpectedVersion): Promise<AppendResult> {
-  const { rows } = await executorFor(target).query<{ version: string | number; state: string }>(
-    'select version, state from postbox.streams where stream_id = $1',
-    [streamId],
-  );
-  const version = rows[0] ? Number(rows[0].version) : 0;
-  if (rows[0]?.state === 'tombstoned') throw new StreamStateError('POSTBOX_ERR_STREAM_DELETED', streamId);
+  const row = await readStreamRow(executorFor(target), streamId);
+  const version = row ? Number(row.version) : 0;
+  if (row?.state === 'tombstoned') throw new StreamStateError('POSTBOX_ERR_STREAM_DELETED', streamId);
   if (!versionMatches(expected, version)) throw new ConcurrencyError(streamId, expected, version);
   return {
     streamId,

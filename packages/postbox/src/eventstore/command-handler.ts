@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import type { InlineProjection } from '../projections/inline-projection.js';
 import { backoffDelay } from '../router/middleware/retry.js';
 import { asExecutor, type CallerTransaction, type Database, type Executor } from '../sql/database.js';
+import { executorFor, type Target } from '../sql/target.js';
 import { type SnapshotOptions, shouldSnapshot } from './aggregate.js';
 import { aggregateOn, storeSnapshot } from './aggregate-stream.js';
 import { appendEvents, recordedEvents } from './append-to-stream.js';
@@ -12,7 +13,6 @@ import { ConcurrencyError } from './concurrency-error.js';
 import { type Decider, decidedEvents } from './decider.js';
 import type { EventData, EventLike, ExpectedVersion } from './event.js';
 import type { CommandStatus, EventStoreMetrics } from './event-store-metrics.js';
-import { executorFor, type Target } from './executor.js';
 import { checkStreamId } from './stream-id.js';
 import type { Upcasters } from './upcasters.js';
 

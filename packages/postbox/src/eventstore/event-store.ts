@@ -1,6 +1,6 @@
+import type { GroupHost } from '../consumers/group-host.js';
 import type { LogPosition } from '../log/position.js';
 import type { HealthCheck } from '../observability/health.js';
-import type { Postbox } from '../postbox.js';
 import type { InlineProjection } from '../projections/inline-projection.js';
 import type { AsyncProjection } from '../projections/projection.js';
 import { listProjectionDeadLetters, type ProjectionDeadLetterFilter } from '../projections/projection-dead-letters.js';
@@ -46,6 +46,9 @@ export interface EventStoreOptions {
   metrics?: EventStoreMetrics;
 }
 
+/** What the event store runs on: consumer groups for its projections, and the payload limit of its appends. Postbox is one. */
+export type EventStoreHost = GroupHost & { readonly payloadLimitBytes: number };
+
 /**
  * The event store over a Postbox: streams are rows of the log, so every append is also a message on
  * its category's topic. Functions are also exported on their own (appendToStream, readStream...)
@@ -56,13 +59,14 @@ export class EventStore {
   readonly metrics: EventStoreMetrics;
   private readonly inline: readonly InlineProjection<any>[];
 
+  /** `host` is usually the application's Postbox. */
   constructor(
-    readonly postbox: Postbox,
+    readonly host: EventStoreHost,
     options: EventStoreOptions = {},
   ) {
     this.upcasters = options.upcasters ?? new Upcasters();
     this.inline = options.inlineProjections ?? [];
-    this.metrics = options.metrics ?? new EventStoreMetrics(undefined, postbox.db);
+    this.metrics = options.metrics ?? new EventStoreMetrics(undefined, host.db);
   }
 
   /**
@@ -74,29 +78,29 @@ export class EventStore {
     events: EventData | readonly EventData[],
     options: { expectedVersion?: ExpectedVersion; tx?: CallerTransaction | Executor } = {},
   ): Promise<AppendResult> {
-    return appendToStream(options.tx ?? this.postbox.db, streamId, events, {
+    return appendToStream(options.tx ?? this.host.db, streamId, events, {
       expectedVersion: options.expectedVersion,
       inlineProjections: this.inline,
       upcasters: this.upcasters,
-      payloadLimitBytes: this.postbox.payloadLimitBytes,
+      payloadLimitBytes: this.host.payloadLimitBytes,
       metrics: this.metrics,
     });
   }
 
   readStream<E extends EventLike = EventLike>(streamId: string, options: ReadStreamOptions = {}): Promise<StreamReadResult<E>> {
-    return readStream<E>(this.postbox.db, streamId, { upcasters: this.upcasters, ...options });
+    return readStream<E>(this.host.db, streamId, { upcasters: this.upcasters, ...options });
   }
 
   /** Every stream's events after a position, never skipping a late commit. */
   readAll<E extends EventLike = EventLike>(options: Omit<ReadAllOptions, 'categories'> = {}): Promise<ReadAllResult<E>> {
-    return readAll<E>(this.postbox.db, { upcasters: this.upcasters, ...options });
+    return readAll<E>(this.host.db, { upcasters: this.upcasters, ...options });
   }
 
   readCategory<E extends EventLike = EventLike>(
     category: string,
     options: { after?: LogPosition; limit?: number } = {},
   ): Promise<ReadAllResult<E>> {
-    return readAll<E>(this.postbox.db, { upcasters: this.upcasters, ...options, categories: [category] });
+    return readAll<E>(this.host.db, { upcasters: this.upcasters, ...options, categories: [category] });
   }
 
   aggregate<State, E extends EventLike = EventLike>(
@@ -104,53 +108,53 @@ export class EventStore {
     options: AggregateStreamOptions<State, E> | AggregateDefinition<State, E>,
     extra: Pick<AggregateStreamOptions<State, E>, 'asOf' | 'saveSnapshots'> = {},
   ): Promise<AggregateResult<State>> {
-    return aggregateStream(this.postbox.db, streamId, { upcasters: this.upcasters, logger: this.postbox.logger, ...options, ...extra });
+    return aggregateStream(this.host.db, streamId, { upcasters: this.upcasters, logger: this.host.logger, ...options, ...extra });
   }
 
   streamExists(streamId: string): Promise<boolean> {
-    return streamExists(this.postbox.db, streamId);
+    return streamExists(this.host.db, streamId);
   }
 
   streamInfo(streamId: string): Promise<StreamInfo> {
-    return getStreamInfo(this.postbox.db, streamId);
+    return getStreamInfo(this.host.db, streamId);
   }
 
   getMetadata(streamId: string): Promise<Record<string, unknown>> {
-    return getStreamMetadata(this.postbox.db, streamId);
+    return getStreamMetadata(this.host.db, streamId);
   }
 
   setMetadata(streamId: string, metadata: Record<string, unknown>, options: { merge?: boolean } = {}): Promise<Record<string, unknown>> {
-    return setStreamMetadata(this.postbox.db, streamId, metadata, options);
+    return setStreamMetadata(this.host.db, streamId, metadata, options);
   }
 
   tombstone(streamId: string): Promise<void> {
-    return tombstoneStream(this.postbox.db, streamId);
+    return tombstoneStream(this.host.db, streamId);
   }
 
   archive(streamId: string): Promise<void> {
-    return archiveStream(this.postbox.db, streamId);
+    return archiveStream(this.host.db, streamId);
   }
 
   restore(streamId: string): Promise<void> {
-    return restoreStream(this.postbox.db, streamId);
+    return restoreStream(this.host.db, streamId);
   }
 
   commandHandler<Command, E extends EventLike, State>(
     options: CommandHandlerOptions<Command, E, State>,
   ): CommandHandler<Command, E, State> {
-    return new CommandHandler(this.postbox.db, {
+    return new CommandHandler(this.host.db, {
       upcasters: this.upcasters,
       inlineProjections: this.inline,
       metrics: this.metrics,
-      payloadLimitBytes: this.postbox.payloadLimitBytes,
-      logger: this.postbox.logger,
+      payloadLimitBytes: this.host.payloadLimitBytes,
+      logger: this.host.logger,
       ...options,
     });
   }
 
   /** An async projection; call start() on it. */
   projection<E extends EventLike>(projection: AsyncProjection<E>, options: ProjectionRunnerOptions = {}): ProjectionRunner<E> {
-    return new ProjectionRunner(this.postbox, projection, { upcasters: this.upcasters, ...options });
+    return new ProjectionRunner(this.host, projection, { upcasters: this.upcasters, ...options });
   }
 
   /**
@@ -158,7 +162,7 @@ export class EventStore {
    * and the dead letters of all their versions (with why, for those a rebuild superseded).
    */
   get projections() {
-    const db = this.postbox.db;
+    const db = this.host.db;
     return {
       list: () => listProjections(db),
       status: (name?: string) => projectionStatuses(db, name),
@@ -171,11 +175,11 @@ export class EventStore {
   }
 
   createSnapshots(aggregate: AggregateDefinition, options: CreateSnapshotsOptions = {}): Promise<CreateSnapshotsResult> {
-    return createSnapshots(this.postbox.db, { upcasters: this.upcasters, ...aggregate }, { logger: this.postbox.logger, ...options });
+    return createSnapshots(this.host.db, { upcasters: this.upcasters, ...aggregate }, { logger: this.host.logger, ...options });
   }
 
   startSnapshotJob(aggregate: AggregateDefinition, options: CreateSnapshotsOptions & { intervalMs?: number } = {}): SnapshotJob {
-    return startSnapshotJob(this.postbox.db, { upcasters: this.upcasters, ...aggregate }, { logger: this.postbox.logger, ...options });
+    return startSnapshotJob(this.host.db, { upcasters: this.upcasters, ...aggregate }, { logger: this.host.logger, ...options });
   }
 
   /**
@@ -183,6 +187,6 @@ export class EventStore {
    * `postbox.startMaintenance()` does it on a timer; this runs it once.
    */
   pruneCommandResults(options: PruneCommandResultsOptions = {}): Promise<number> {
-    return pruneCommandResults(this.postbox.db, options);
+    return pruneCommandResults(this.host.db, options);
   }
 }

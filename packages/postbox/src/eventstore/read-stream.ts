@@ -1,11 +1,11 @@
 import { defaults } from '../config/defaults.js';
 import { ValidationError } from '../errors/postbox-error.js';
-import type { MessageRow } from '../log/message.js';
+import { type AsOf, readStreamRange } from '../log/read.js';
 import type { Executor } from '../sql/database.js';
+import { executorFor, type Target } from '../sql/target.js';
 import type { EventLike, RecordedEvent, StreamState } from './event.js';
-import { executorFor, type Target } from './executor.js';
-import { streamEventColumns, toRecordedEvent } from './recorded-event.js';
-import { categoryOf, checkStreamId } from './stream-id.js';
+import { recordedEventOf } from './recorded-event.js';
+import { checkStreamId } from './stream-id.js';
 import { readInfo } from './stream-info.js';
 import { type Upcasters, upcastAll } from './upcasters.js';
 
@@ -35,11 +35,6 @@ function position(name: string, value: number | undefined): number | undefined {
   }
   return value;
 }
-
-const forwardSql = `select ${streamEventColumns} from postbox.messages
-  where stream_id = $1 and stream_position >= $2 and stream_position <= $3 order by stream_position limit $4`;
-const backwardSql = `select ${streamEventColumns} from postbox.messages
-  where stream_id = $1 and stream_position <= $2 and stream_position >= $3 order by stream_position desc limit $4`;
 
 /** Reads a stream's events in order (or backward), with its state and version. */
 export async function readStream<E extends EventLike = EventLike>(
@@ -78,23 +73,20 @@ export async function readRange(
   to: number,
   maxCount: number,
   onPage: (events: RecordedEvent[]) => void | Promise<void>,
-  extraCondition?: { sql: string; params: unknown[] },
+  asOf?: AsOf,
 ): Promise<number> {
   let read = 0;
   let next = from;
   for (;;) {
     const limit = Math.min(defaults.eventStore.readBatchSize, maxCount - read);
     if (limit <= 0 || (backward ? next < to : next > to)) return read;
-    const base = backward ? backwardSql : forwardSql;
-    const sql = extraCondition ? base.replace(' order by', ` and ${extraCondition.sql} order by`) : base;
-    const { rows } = await db.query<MessageRow>(sql, [streamId, next, to, limit, ...(extraCondition?.params ?? [])]);
-    if (rows.length === 0) return read;
-    const stream = { streamId, category: categoryOf(streamId) };
-    const events = rows.map((row) => toRecordedEvent(row, stream));
+    const messages = await readStreamRange(db, { streamId, from: next, to, backward, limit, asOf });
+    if (messages.length === 0) return read;
+    const events = messages.map(recordedEventOf);
     read += events.length;
     await onPage(events);
     const last = events.at(-1) as RecordedEvent;
     next = backward ? last.streamPosition - 1 : last.streamPosition + 1;
-    if (rows.length < limit) return read;
+    if (messages.length < limit) return read;
   }
 }

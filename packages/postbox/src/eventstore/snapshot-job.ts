@@ -1,5 +1,6 @@
 import { defaults } from '../config/defaults.js';
 import { ValidationError } from '../errors/postbox-error.js';
+import { streamsNeedingSnapshots } from '../log/streams.js';
 import type { Logger } from '../observability/logger.js';
 import type { Executor } from '../sql/database.js';
 import { type AggregateDefinition, snapshotSchemaVersion } from './aggregate.js';
@@ -23,10 +24,6 @@ export interface CreateSnapshotsResult {
   examined: number;
   created: number;
   failed: number;
-}
-
-interface Candidate {
-  stream_id: string;
 }
 
 /**
@@ -61,29 +58,21 @@ export async function createSnapshots(
   let after = '';
   for (;;) {
     if (options.signal?.aborted) return result;
-    const { rows } = await db.query<Candidate>(
-      `select s.stream_id from postbox.streams s
-       left join postbox.snapshots p on p.stream_id = s.stream_id and p.name = $2
-       where s.category = $1 and s.state = 'active' and s.version > 0 and s.stream_id > $3
-         and (s.version - coalesce(p.version, 0) >= $4 or p.version > s.version or p.schema_version <> $5 or p.checksum <> md5(p.state::text))
-       order by s.stream_id
-       limit $6`,
-      [category, aggregate.name, after, every, schemaVersion, batchSize],
-    );
-    for (const row of rows) {
+    const streamIds = await streamsNeedingSnapshots(db, { category, name: aggregate.name, every, schemaVersion, after, limit: batchSize });
+    for (const streamId of streamIds) {
       if (options.limit !== undefined && result.created >= options.limit) return result;
       result.examined += 1;
       try {
-        const loaded = await aggregateOn(db, row.stream_id, { ...aggregate, snapshots: snapshotOptions, saveSnapshots: false });
+        const loaded = await aggregateOn(db, streamId, { ...aggregate, snapshots: snapshotOptions, saveSnapshots: false });
         if (await storeSnapshot(db, aggregate.name, snapshotOptions, loaded, true)) result.created += 1;
       } catch (error) {
         result.failed += 1;
-        options.logger?.warn({ err: error, streamId: row.stream_id, snapshot: aggregate.name }, 'snapshot could not be created');
+        options.logger?.warn({ err: error, streamId: streamId, snapshot: aggregate.name }, 'snapshot could not be created');
       }
     }
-    const last = rows.at(-1);
-    if (!last || rows.length < batchSize) return result;
-    after = last.stream_id;
+    const last = streamIds.at(-1);
+    if (last === undefined || streamIds.length < batchSize) return result;
+    after = last;
   }
 }
 

@@ -1,3 +1,4 @@
+import type { SnapshotRow } from '../log/stream-start.js';
 import type { Executor } from '../sql/database.js';
 
 export interface Snapshot {
@@ -17,16 +18,6 @@ export interface LoadedSnapshot extends Snapshot {
   /** False when the stored state no longer matches the checksum written with it. */
   intact: boolean;
   createdAt: Date;
-}
-
-export interface SnapshotRow {
-  version: string | number;
-  schema_version: number;
-  state: unknown;
-  intact: boolean;
-  global_position: string | number;
-  event_created_at: Date | string;
-  created_at: Date | string;
 }
 
 export async function loadSnapshot(db: Executor, streamId: string, name: string): Promise<LoadedSnapshot | undefined> {

@@ -1,6 +1,7 @@
+import { readStreamRow, type StreamRow, writeArchived, writeStreamMetadata, writeTombstone } from '../log/streams.js';
 import type { Executor } from '../sql/database.js';
+import { executorFor, type Target } from '../sql/target.js';
 import type { StreamState } from './event.js';
-import { executorFor, type Target } from './executor.js';
 import { categoryOf, checkStreamId } from './stream-id.js';
 import { StreamStateError } from './stream-state-error.js';
 
@@ -15,15 +16,6 @@ export interface StreamInfo {
   updatedAt: Date | null;
 }
 
-export interface StreamRow {
-  category: string;
-  version: string | number;
-  state: Exclude<StreamState, 'no_stream'>;
-  metadata: Record<string, unknown>;
-  created_at: Date | string;
-  updated_at: Date | string;
-}
-
 /** A stream's version, state and metadata; `no_stream` (version 0) for one never written. */
 export async function getStreamInfo(target: Target, streamId: string): Promise<StreamInfo> {
   checkStreamId(streamId);
@@ -31,11 +23,7 @@ export async function getStreamInfo(target: Target, streamId: string): Promise<S
 }
 
 export async function readInfo(db: Executor, streamId: string): Promise<StreamInfo> {
-  const { rows } = await db.query<StreamRow>(
-    'select category, version, state, metadata, created_at, updated_at from postbox.streams where stream_id = $1',
-    [streamId],
-  );
-  return toInfo(streamId, rows[0]);
+  return toInfo(streamId, await readStreamRow(db, streamId));
 }
 
 export function toInfo(streamId: string, row: StreamRow | undefined): StreamInfo {
@@ -74,16 +62,14 @@ export async function setStreamMetadata(
   options: { merge?: boolean } = {},
 ): Promise<Record<string, unknown>> {
   checkStreamId(streamId);
-  const { rows } = await executorFor(target).query<{ metadata: Record<string, unknown> }>(
-    `insert into postbox.streams as s (stream_id, category, metadata) values ($1, $2, $3::jsonb)
-     on conflict (stream_id) do update
-       set metadata = case when $4 then s.metadata || excluded.metadata else excluded.metadata end, updated_at = now()
-       where s.state <> 'tombstoned'
-     returning metadata`,
-    [streamId, categoryOf(streamId), JSON.stringify(metadata ?? {}), options.merge === true],
+  const stored = await writeStreamMetadata(
+    executorFor(target),
+    { streamId, category: categoryOf(streamId) },
+    metadata ?? {},
+    options.merge === true,
   );
-  if (!rows[0]) throw new StreamStateError('POSTBOX_ERR_STREAM_DELETED', streamId);
-  return rows[0].metadata;
+  if (!stored) throw new StreamStateError('POSTBOX_ERR_STREAM_DELETED', streamId);
+  return stored;
 }
 
 /**
@@ -92,37 +78,22 @@ export async function setStreamMetadata(
  */
 export async function tombstoneStream(target: Target, streamId: string): Promise<void> {
   checkStreamId(streamId);
-  await executorFor(target).query(
-    `insert into postbox.streams as s (stream_id, category, state, tombstoned_at) values ($1, $2, 'tombstoned', now())
-     on conflict (stream_id) do update set state = 'tombstoned', tombstoned_at = coalesce(s.tombstoned_at, now()), updated_at = now()`,
-    [streamId, categoryOf(streamId)],
-  );
+  await writeTombstone(executorFor(target), { streamId, category: categoryOf(streamId) });
 }
 
 /** Archives a stream: it refuses appends until restored, reads still work, and bulk snapshot jobs skip it. */
 export async function archiveStream(target: Target, streamId: string): Promise<void> {
-  await changeState(target, streamId, 'archived');
+  await changeState(target, streamId, true);
 }
 
 /** Makes an archived stream take appends again. */
 export async function restoreStream(target: Target, streamId: string): Promise<void> {
-  await changeState(target, streamId, 'active');
+  await changeState(target, streamId, false);
 }
 
-async function changeState(target: Target, streamId: string, state: 'active' | 'archived'): Promise<void> {
+async function changeState(target: Target, streamId: string, archived: boolean): Promise<void> {
   checkStreamId(streamId);
-  const { rows } = await executorFor(target).query<{ state: string }>(
-    `with target as (select stream_id, state from postbox.streams where stream_id = $1 for update),
-     changed as (
-       update postbox.streams s
-       set state = $2, archived_at = case when $2 = 'archived' then now() else null end, updated_at = now()
-       from target t where s.stream_id = t.stream_id and t.state <> 'tombstoned'
-       returning s.state
-     )
-     select coalesce((select state from changed), (select state from target)) as state`,
-    [streamId, state],
-  );
-  const result = rows[0]?.state;
-  if (result === null || result === undefined) throw new StreamStateError('POSTBOX_ERR_STREAM_NOT_FOUND', streamId);
+  const result = await writeArchived(executorFor(target), streamId, archived);
+  if (result === undefined) throw new StreamStateError('POSTBOX_ERR_STREAM_NOT_FOUND', streamId);
   if (result === 'tombstoned') throw new StreamStateError('POSTBOX_ERR_STREAM_DELETED', streamId);
 }

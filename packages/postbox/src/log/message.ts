@@ -23,7 +23,14 @@ export interface LogMessage<P = unknown> {
   createdAt: Date;
 }
 
-/** A row of postbox.read_after as drivers return it. */
+/**
+ * The columns every read of the log selects, from postbox.messages or from postbox.read_after.
+ * created_at comes as epoch milliseconds, which is much cheaper to turn into a Date than a timestamp.
+ */
+export const messageColumns = `global_position, transaction_id::text as transaction_id, topic, message_id, type, key, payload,
+  headers, stream_id, stream_position, (extract(epoch from created_at) * 1000)::float8 as created_at`;
+
+/** A row of messageColumns as the drivers return it. */
 export interface MessageRow {
   global_position: string | number;
   transaction_id: string;
@@ -35,7 +42,7 @@ export interface MessageRow {
   headers: MessageHeaders;
   stream_id: string | null;
   stream_position: string | number | null;
-  created_at: Date | string;
+  created_at: number;
 }
 
 export function toLogMessage(row: MessageRow): LogMessage {
@@ -50,6 +57,6 @@ export function toLogMessage(row: MessageRow): LogMessage {
     transactionId: BigInt(row.transaction_id),
     streamId: row.stream_id,
     streamPosition: row.stream_position === null ? null : BigInt(row.stream_position),
-    createdAt: row.created_at instanceof Date ? row.created_at : new Date(row.created_at),
+    createdAt: new Date(row.created_at),
   };
 }

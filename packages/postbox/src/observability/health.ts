@@ -1,6 +1,6 @@
-import { redactUrl } from '../config/env.js';
 import { groupStatuses } from '../consumers/status.js';
 import { assertSchemaCurrent } from '../schema/migrator.js';
+import { redactUrl } from '../sql/connection-secrets.js';
 import type { Executor } from '../sql/database.js';
 
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';

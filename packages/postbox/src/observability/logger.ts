@@ -1,6 +1,6 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
 import { defaults } from '../config/defaults.js';
-import { redactUrl } from '../config/env.js';
+import { redactUrl } from '../sql/connection-secrets.js';
 
 export type { Logger };
 

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { defaults } from '../config/defaults.js';
 import { loadEnvConfig } from '../config/env.js';
-import type { Executor } from '../sql/database.js';
 import { type HealthCheck, readiness } from '../observability/health.js';
 import type { PostboxMetrics } from '../observability/metrics.js';
+import type { Executor } from '../sql/database.js';
 import { Fastify } from './fastify.js';
 
 export interface OpsServerOptions {

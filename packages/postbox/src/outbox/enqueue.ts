@@ -1,9 +1,9 @@
 import { defaults } from '../config/defaults.js';
 import { ValidationError } from '../errors/postbox-error.js';
-import { appendToLog } from '../log/append.js';
+import { type AppendRow, appendMessages } from '../log/append.js';
 import { asExecutor, type CallerTransaction, type Executor } from '../sql/database.js';
 import type { OutgoingMessage } from './outgoing-message.js';
-import { type PreparedMessage, prepareMessage, type ValidationLimits } from './validate.js';
+import { prepareMessage, type ValidationLimits } from './validate.js';
 
 /**
  * Writes messages to the outbox inside the caller's open transaction: they exist if and only if
@@ -18,7 +18,7 @@ export async function enqueue(
   const list = Array.isArray(messages) ? (messages as readonly OutgoingMessage[]) : [messages as OutgoingMessage];
   const prepared = list.map((message) => prepareMessage(message, limits));
   try {
-    await appendToLog(asExecutor(tx), prepared);
+    await appendMessages(asExecutor(tx), prepared);
   } catch (error) {
     throw duplicateIdError(error, prepared) ?? error;
   }
@@ -26,7 +26,7 @@ export async function enqueue(
 }
 
 /** A caller-chosen id that is already in the log (or twice in the batch) is bad input, not a database failure. */
-function duplicateIdError(error: unknown, prepared: readonly PreparedMessage[]): ValidationError | undefined {
+function duplicateIdError(error: unknown, prepared: readonly AppendRow[]): ValidationError | undefined {
   const { code, constraint, detail } = error as { code?: unknown; constraint?: unknown; detail?: unknown };
   if (code !== '23505' || constraint !== 'messages_message_id_key') return undefined;
   const ids = prepared.map((message) => message.id);

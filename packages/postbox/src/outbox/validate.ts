@@ -1,18 +1,9 @@
 import { validate as isUuid, v7 as uuidv7 } from 'uuid';
 import { defaults } from '../config/defaults.js';
 import { ValidationError } from '../errors/postbox-error.js';
+import type { AppendRow } from '../log/append.js';
 import type { MessageHeaders } from '../log/message.js';
 import type { OutgoingMessage } from './outgoing-message.js';
-
-/** A message checked and serialised, ready for the append statement. */
-export interface PreparedMessage {
-  id: string;
-  topic: string;
-  type: string;
-  key: string | null;
-  payloadJson: string;
-  headersJson: string;
-}
 
 export interface ValidationLimits {
   payloadLimitBytes: number;
@@ -149,8 +140,8 @@ function serialisePayload(payload: unknown, limitBytes: number): string {
   return json;
 }
 
-/** Checks every rule before anything is written; throws a ValidationError with a stable code. */
-export function prepareMessage(message: OutgoingMessage, limits: ValidationLimits): PreparedMessage {
+/** Checks every rule before anything is written, and serialises the message for the log; throws a ValidationError with a stable code. */
+export function prepareMessage(message: OutgoingMessage, limits: ValidationLimits): AppendRow {
   if (typeof message !== 'object' || message === null) {
     throw new ValidationError('POSTBOX_ERR_BAD_OPTION', `A message must be an object (got ${message === null ? 'null' : typeof message}).`);
   }

@@ -1,6 +1,6 @@
 import { defaults } from '../config/defaults.js';
-import { redactUrl } from '../config/env.js';
 import type { HealthCheck } from '../observability/health.js';
+import { redactUrl } from '../sql/connection-secrets.js';
 import type { Executor } from '../sql/database.js';
 import { type ProjectionStatus, projectionStatuses } from './projection-status.js';
 

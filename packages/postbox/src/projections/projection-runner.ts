@@ -1,15 +1,19 @@
 import { defaults } from '../config/defaults.js';
 import type { BatchContext, Consumer, ConsumerOptions } from '../consumers/consumer.js';
-import { addDeadLetter, claimRetries, type DeadLetter, markRetried } from '../deadletters/dead-letter-store.js';
+import type { GroupHost } from '../consumers/group-host.js';
+import { wholeBatchFirst } from '../consumers/split-batch.js';
+import { addDeadLetter, type DeadLetter } from '../deadletters/dead-letter-store.js';
+import { type RedeliveryOutcome, redeliverRetries, watchRetryRequests } from '../deadletters/redelivery.js';
 import { PostboxError } from '../errors/postbox-error.js';
 import type { EventLike, RecordedEvent } from '../eventstore/event.js';
-import { eventColumns, recordedEventOf } from '../eventstore/recorded-event.js';
+import { recordedEventOf } from '../eventstore/recorded-event.js';
 import type { Upcasters } from '../eventstore/upcasters.js';
-import { type LogMessage, type MessageRow, toLogMessage } from '../log/message.js';
+import type { LogMessage } from '../log/message.js';
+import { readStreamRange } from '../log/read.js';
 import type { HealthCheck } from '../observability/health.js';
-import { type Logger, silentLogger } from '../observability/logger.js';
-import type { Postbox } from '../postbox.js';
+import type { Logger } from '../observability/logger.js';
 import type { Executor } from '../sql/database.js';
+import { withSavepoint } from '../sql/savepoint.js';
 import { type AsyncProjection, isPermanentFailure, type ProjectionContext, projectionGroup, versionedTable } from './projection.js';
 import { projectionHealth } from './projection-health.js';
 import { type ProjectionStatus, projectionStatuses } from './projection-status.js';
@@ -54,19 +58,22 @@ export type ProjectionRunnerState = 'idle' | 'running' | 'stopping' | 'stopped';
 export class ProjectionRunner<E extends EventLike = EventLike> {
   private readonly consumers = new Map<number, Consumer>();
   private readonly logger: Logger;
-  private readonly failing = new Set<number>();
+  /** Set while the projection's row may record failures, so that the next committed batch clears them. */
+  private mayHaveFailures = false;
   private stateValue: ProjectionRunnerState = 'idle';
   private timers: NodeJS.Timeout[] = [];
   private unlisten: (() => Promise<void>) | undefined;
+  private stopRedelivery: (() => Promise<void>) | undefined;
   private queue: Promise<void> = Promise.resolve();
   private readonly settings: Required<Omit<ProjectionRunnerOptions, 'upcasters' | 'logger' | 'consumer'>>;
 
+  /** `host` is usually the application's Postbox. */
   constructor(
-    readonly postbox: Postbox,
+    readonly host: GroupHost,
     readonly projection: AsyncProjection<E>,
     private readonly options: ProjectionRunnerOptions = {},
   ) {
-    this.logger = (options.logger ?? postbox.logger ?? silentLogger).child({ projection: projection.name });
+    this.logger = (options.logger ?? host.logger).child({ projection: projection.name });
     const fallback = defaults.eventStore.projections;
     this.settings = {
       batchSize: options.batchSize ?? fallback.batchSize,
@@ -90,7 +97,7 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
     if (this.stateValue !== 'idle') {
       throw new PostboxError('POSTBOX_ERR_PROJECTION_STATE', `Projection ${this.name} was already started.`, { projection: this.name });
     }
-    await this.postbox.transaction(async (tx) => {
+    await this.host.db.transaction(async (tx) => {
       const created = await registerProjection(tx, this.name, this.projection.categories);
       if (created) {
         await this.prepare(tx, 1);
@@ -98,12 +105,12 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
       }
     });
     this.stateValue = 'running';
-    this.unlisten = await this.postbox.db.listen(projectionsChannel, (name) => {
+    this.unlisten = await this.host.db.listen(projectionsChannel, (name) => {
       if (name === this.name) this.schedule();
     });
     this.timers.push(setInterval(() => this.schedule(), this.settings.controlIntervalMs));
-    this.timers.push(setInterval(() => void this.redeliver(), this.settings.redeliveryIntervalMs));
     for (const timer of this.timers) timer.unref();
+    this.stopRedelivery = await watchRetryRequests(this.host.db, this.settings.redeliveryIntervalMs, this.logger, () => this.redeliver());
     await this.schedule();
   }
 
@@ -117,6 +124,7 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
     await this.unlisten?.().catch(() => undefined);
+    await this.stopRedelivery?.();
     await this.queue;
     const results = await Promise.all([...this.consumers.values()].map((consumer) => consumer.stop(deadlineMs)));
     this.consumers.clear();
@@ -126,32 +134,32 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
 
   /** Starts a blue/green rebuild (see the class comment); resolves once it is under way, not when it is done. */
   async rebuild(): Promise<ProjectionRecord> {
-    const record = await requestRebuild(this.postbox.db, this.name);
+    const record = await requestRebuild(this.host.db, this.name);
     await this.schedule();
     return record;
   }
 
   async pause(): Promise<ProjectionRecord> {
-    const record = await pauseProjection(this.postbox.db, this.name);
+    const record = await pauseProjection(this.host.db, this.name);
     await this.schedule();
     return record;
   }
 
   async resume(): Promise<ProjectionRecord> {
-    const record = await resumeProjection(this.postbox.db, this.name);
+    const record = await resumeProjection(this.host.db, this.name);
     await this.schedule();
     return record;
   }
 
   async status(): Promise<ProjectionStatus> {
-    const [status] = await projectionStatuses(this.postbox.db, this.name);
+    const [status] = await projectionStatuses(this.host.db, this.name);
     if (!status) throw new PostboxError('POSTBOX_ERR_PROJECTION_NOT_FOUND', `Projection ${this.name} is not registered.`);
     return status;
   }
 
   /** The version readers should use, for read models that are not behind a view. */
   async activeVersion(): Promise<number> {
-    const record = await getProjection(this.postbox.db, this.name);
+    const record = await getProjection(this.host.db, this.name);
     return record?.activeVersion ?? 1;
   }
 
@@ -167,7 +175,7 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
   /** Runs a reconcile after any already queued; they never overlap. */
   private schedule(): Promise<void> {
     this.queue = this.queue
-      .then(() => (this.stateValue === 'running' && !this.postbox.isClosed ? this.reconcile() : undefined))
+      .then(() => (this.stateValue === 'running' && !this.host.isClosed ? this.reconcile() : undefined))
       .catch((error) => {
         this.logger.error({ err: error }, 'projection control failed; it will be tried again');
       });
@@ -175,7 +183,8 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
   }
 
   private async reconcile(): Promise<void> {
-    const record = await getProjection(this.postbox.db, this.name);
+    const record = await getProjection(this.host.db, this.name);
+    if (record && (record.faulted || record.failures > 0)) this.mayHaveFailures = true;
     if (!record || record.paused) {
       await this.stopConsumers(() => true);
       return;
@@ -185,7 +194,7 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
     for (const version of wanted) {
       if (this.consumers.has(version)) continue;
       if (record.preparedVersion < version) {
-        await this.postbox.transaction(async (tx) => {
+        await this.host.db.transaction(async (tx) => {
           const locked = await getProjection(tx, this.name, true);
           if (locked && locked.preparedVersion < version) await this.prepare(tx, version);
         });
@@ -211,9 +220,9 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
   }
 
   private async swapWhenCaughtUp(from: number, to: number): Promise<void> {
-    const [status] = await projectionStatuses(this.postbox.db, this.name);
+    const [status] = await projectionStatuses(this.host.db, this.name);
     if (!status?.rebuild || status.rebuild.version !== to || status.rebuild.lagEvents > this.settings.swapMaxLagEvents) return;
-    const swapped = await this.postbox.transaction(async (tx) => {
+    const swapped = await this.host.db.transaction(async (tx) => {
       const outcome = await swapActiveVersion(tx, this.name, from, to);
       if (outcome) await this.projection.readModel?.activate?.(tx, to);
       return outcome;
@@ -223,14 +232,14 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
     await this.stopConsumers((version) => version === from);
     const drop = this.projection.readModel?.drop;
     if (drop) {
-      await this.postbox
+      await this.host.db
         .transaction((tx) => drop(tx, from))
         .catch((error) => this.logger.error({ err: error, version: from }, 'dropping the old read model failed'));
     }
   }
 
   private createConsumer(version: number): Consumer {
-    return this.postbox.consumer({
+    return this.host.consumer({
       ...this.options.consumer,
       group: projectionGroup(this.name, version),
       topics: this.projection.categories,
@@ -260,51 +269,44 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
     const tx = batch.tx as Executor;
     const context = this.context(tx, version, batch.signal);
     const events: RecordedEvent<E>[] = [];
+    const messageOf = new Map<RecordedEvent<E>, LogMessage>();
     for (const message of messages) {
       if (!this.wants(message)) continue;
       try {
-        events.push(this.toEvent(message));
+        const event = this.toEvent(message);
+        events.push(event);
+        messageOf.set(event, message);
       } catch (error) {
         await this.deadLetter(tx, version, message, error);
       }
     }
-    if (events.length > 0 && !(await this.attempt(tx, events, context))) {
-      if (batch.signal.aborted) throw batch.signal.reason;
-      for (const event of events) {
-        const error = await this.attemptOne(tx, event, context);
-        if (error === undefined) continue;
-        if (!isPermanentFailure(this.projection, error, event)) throw error;
-        await this.deadLetter(tx, version, messages.find((message) => message.id === event.id) as LogMessage, error);
-      }
-    }
-    if (this.failing.has(version)) {
+    await wholeBatchFirst(events, {
+      tx,
+      signal: batch.signal,
+      logger: this.logger,
+      whole: (all) => this.projection.handle(all, context),
+      oneByOne: async (all) => {
+        for (const event of all) {
+          const error = await this.attemptOne(tx, event, context);
+          if (error === undefined) continue;
+          if (!isPermanentFailure(this.projection, error, event)) throw error;
+          await this.deadLetter(tx, version, messageOf.get(event) as LogMessage, error);
+        }
+      },
+    });
+    // A batch that commits ends a run of failures, whichever process recorded them.
+    if (this.mayHaveFailures) {
       await clearProjectionFailures(tx, this.name);
-      this.failing.delete(version);
+      this.mayHaveFailures = false;
     }
   }
 
-  /** The whole batch in a savepoint; false (and rolled back) when it threw. */
-  private async attempt(tx: Executor, events: RecordedEvent<E>[], context: ProjectionContext): Promise<boolean> {
-    await tx.query('savepoint postbox_projection');
-    try {
-      await this.projection.handle(events, context);
-      await tx.query('release savepoint postbox_projection');
-      return true;
-    } catch (error) {
-      await tx.query('rollback to savepoint postbox_projection');
-      this.logger.warn({ err: error, size: events.length }, 'projection batch failed; applying its events one by one');
-      return false;
-    }
-  }
-
+  /** One event in a savepoint: its error (its writes rolled back), or undefined when it was applied. */
   private async attemptOne(tx: Executor, event: RecordedEvent<E>, context: ProjectionContext): Promise<unknown> {
-    await tx.query('savepoint postbox_projection');
     try {
-      await this.projection.handle([event], context);
-      await tx.query('release savepoint postbox_projection');
+      await withSavepoint(tx, 'postbox_projection', () => this.projection.handle([event], context));
       return undefined;
     } catch (error) {
-      await tx.query('rollback to savepoint postbox_projection');
       return error;
     }
   }
@@ -332,46 +334,37 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
     });
   }
 
-  private onFailure(version: number, error: unknown): void {
-    this.failing.add(version);
-    recordProjectionFailure(this.postbox.db, this.name, error, this.settings.maxFailures).catch((failure) =>
+  private onFailure(_version: number, error: unknown): void {
+    this.mayHaveFailures = true;
+    recordProjectionFailure(this.host.db, this.name, error, this.settings.maxFailures).catch((failure) =>
       this.logger.error({ err: failure }, 'could not record the projection failure'),
     );
   }
 
   /** Applies this projection's dead letters that someone asked to retry (`postbox dead-letters retry`). */
   private async redeliver(): Promise<void> {
-    if (this.stateValue !== 'running' || this.postbox.isClosed) return;
     for (const [version, consumer] of this.consumers) {
+      if (this.stateValue !== 'running' || this.host.isClosed) return;
       if (consumer.state !== 'active') continue;
-      try {
-        await this.postbox.transaction(async (tx) => {
-          const letters = await claimRetries(tx, projectionGroup(this.name, version), 100);
-          for (const letter of letters) await this.redeliverOne(tx, version, letter);
-        });
-      } catch (error) {
-        this.logger.error({ err: error }, 'redelivery of projection dead letters failed; it will be tried again');
-      }
+      await redeliverRetries(this.host.db, projectionGroup(this.name, version), (tx, letter) => this.redeliverOne(tx, version, letter));
     }
   }
 
-  private async redeliverOne(tx: Executor, version: number, letter: DeadLetter): Promise<void> {
-    const { rows } = await tx.query<MessageRow>(`select ${eventColumns} from postbox.messages where message_id = $1::uuid`, [
-      letter.messageId,
-    ]);
-    const row = rows[0];
-    if (!row) {
-      await markRetried(tx, letter.id);
-      return;
-    }
-    const message = toLogMessage(row);
+  /** Applies the event again, read from its stream, as it is now upcast; a failure dead-letters it again. */
+  private async redeliverOne(tx: Executor, version: number, letter: DeadLetter): Promise<RedeliveryOutcome> {
+    const position = Number(letter.headers.streamPosition);
+    const streamId = letter.headers.streamId;
+    if (typeof streamId !== 'string' || !Number.isSafeInteger(position)) return 'retried';
+    const [message] = await readStreamRange(tx, { streamId, from: position, to: position, backward: false, limit: 1 });
+    if (!message) return 'retried';
     let error: unknown;
     try {
       error = await this.attemptOne(tx, this.toEvent(message), this.context(tx, version, new AbortController().signal));
     } catch (upcastError) {
       error = upcastError;
     }
-    if (error === undefined) await markRetried(tx, letter.id);
-    else await this.deadLetter(tx, version, message, error);
+    if (error === undefined) return 'retried';
+    await this.deadLetter(tx, version, message, error);
+    return 'dead_lettered';
   }
 }

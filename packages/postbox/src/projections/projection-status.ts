@@ -23,8 +23,8 @@ export interface ProjectionStatus {
 
 async function backlog(db: Executor, topics: readonly string[]): Promise<{ events: number; seconds: number }> {
   const { rows } = await db.query<{ events: number; seconds: number }>(
-    `select count(*)::int as events, coalesce(extract(epoch from now() - min(created_at)), 0)::float8 as seconds
-     from postbox.messages where topic = any($1::text[])`,
+    `select messages::int as events, coalesce(extract(epoch from now() - oldest), 0)::float8 as seconds
+     from postbox.backlog($1::text[], '0', 0)`,
     [[...topics]],
   );
   return { events: Number(rows[0]?.events ?? 0), seconds: Number(rows[0]?.seconds ?? 0) };

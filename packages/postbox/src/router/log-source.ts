@@ -31,7 +31,7 @@ export function logSource(options: LogSourceOptions = {}): RouteSourceFactory {
     return {
       kind: 'log',
       async start(deliver) {
-        consumer = settings.postbox.consumer({
+        consumer = settings.host.consumer({
           ...options,
           group: settings.group,
           topics: settings.topics,

@@ -1,8 +1,9 @@
+import type { GroupHost } from '../consumers/group-host.js';
 import type { HealthCheck } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
 import type { PostboxMetrics } from '../observability/metrics.js';
+import type { OutboxWriter } from '../outbox/outbox-writer.js';
 import type { OutgoingMessage } from '../outbox/outgoing-message.js';
-import type { Postbox } from '../postbox.js';
 import type { Executor } from '../sql/database.js';
 import type { RoutedMessage } from './routed-message.js';
 
@@ -28,8 +29,11 @@ export interface RouteSource {
   health?(): Promise<HealthCheck>;
 }
 
+/** What a router runs on: consumer groups of the log, its database, and the outbox. Postbox is one. */
+export type RouterHost = GroupHost & OutboxWriter;
+
 export interface RouteSourceSettings {
-  postbox: Postbox;
+  host: RouterHost;
   group: string;
   topics: readonly string[];
   transactional: boolean;

@@ -1,11 +1,12 @@
 import { defaults } from '../config/defaults.js';
-import { claimRetries, type DeadLetter, hasRetries, markRetried } from '../deadletters/dead-letter-store.js';
+import { wholeBatchFirst } from '../consumers/split-batch.js';
+import type { DeadLetter } from '../deadletters/dead-letter-store.js';
+import { redeliverRetries, watchRetryRequests } from '../deadletters/redelivery.js';
 import { DecodeError, PostboxError, ValidationError } from '../errors/postbox-error.js';
 import type { HealthCheck } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
 import { PostboxMetrics } from '../observability/metrics.js';
 import { enqueue } from '../outbox/enqueue.js';
-import type { Postbox } from '../postbox.js';
 import { type ChainOptions, compose } from './compose.js';
 import type { Handler, HandlerContext, Middleware, OutcomeHandler } from './handler.js';
 import { runInLanes } from './lanes.js';
@@ -13,7 +14,7 @@ import { logSource } from './log-source.js';
 import { pruneInbox } from './middleware/dedupe.js';
 import { recordBatchHandled } from './middleware/observe.js';
 import type { RetryOptions } from './middleware/retry.js';
-import type { RouteSource, RouteSourceFactory, SourceBatchContext } from './route-source.js';
+import type { RouterHost, RouteSource, RouteSourceFactory, SourceBatchContext } from './route-source.js';
 import type { RoutedMessage } from './routed-message.js';
 
 export interface RouteOptions<P = unknown> {
@@ -54,7 +55,6 @@ interface Route {
   source: RouteSource;
   chain: OutcomeHandler;
   chainOptions: ChainOptions;
-  redelivery?: NodeJS.Timeout;
 }
 
 export type RouterState = 'idle' | 'running' | 'stopping' | 'stopped';
@@ -70,14 +70,15 @@ export class Router {
   private stateValue: RouterState = 'idle';
   private readonly abort = new AbortController();
   private inboxTimer: NodeJS.Timeout | undefined;
-  private unlisten: (() => Promise<void>) | undefined;
+  private stopRedelivery: (() => Promise<void>) | undefined;
 
+  /** `host` is usually the application's Postbox. */
   constructor(
-    readonly postbox: Postbox,
+    readonly host: RouterHost,
     private readonly options: RouterOptions = {},
   ) {
-    this.metrics = options.metrics ?? new PostboxMetrics(postbox.db);
-    this.logger = options.logger ?? postbox.logger;
+    this.metrics = options.metrics ?? new PostboxMetrics(host.db);
+    this.logger = options.logger ?? host.logger;
   }
 
   get state(): RouterState {
@@ -104,7 +105,7 @@ export class Router {
       });
     }
     const settings = {
-      postbox: this.postbox,
+      host: this.host,
       group,
       topics: route.topics,
       transactional: route.transactional ?? false,
@@ -113,7 +114,7 @@ export class Router {
       logger: this.logger,
     };
     const chainOptions: ChainOptions = {
-      db: this.postbox.db,
+      db: this.host.db,
       metrics: this.metrics,
       retry: route.retry,
       timeoutMs: route.timeoutMs,
@@ -147,21 +148,17 @@ export class Router {
       this.stateValue = 'stopped';
       throw error;
     }
-    this.unlisten = await this.postbox.db.listen('postbox_dead_letters', () => {
-      for (const route of this.routes) void this.redeliver(route);
-    });
-    for (const route of this.routes) {
-      route.redelivery = setInterval(
-        () => void this.redeliver(route),
-        this.options.redeliveryIntervalMs ?? defaults.router.redeliveryIntervalMs,
-      );
-      route.redelivery.unref();
-    }
+    this.stopRedelivery = await watchRetryRequests(
+      this.host.db,
+      this.options.redeliveryIntervalMs ?? defaults.router.redeliveryIntervalMs,
+      this.logger,
+      () => this.redeliver(),
+    );
     if (this.routes.some((route) => route.options.dedupe)) {
       const retentionMs = this.options.dedupeRetentionMs ?? defaults.router.dedupeRetentionMs;
       this.inboxTimer = setInterval(
         () => {
-          pruneInbox(this.postbox.db, retentionMs).catch((error) => this.logger.error({ err: error }, 'inbox pruning failed'));
+          pruneInbox(this.host.db, retentionMs).catch((error) => this.logger.error({ err: error }, 'inbox pruning failed'));
         },
         Math.min(retentionMs, 3_600_000),
       );
@@ -182,9 +179,8 @@ export class Router {
       return true;
     }
     this.stateValue = 'stopping';
-    for (const route of this.routes) clearInterval(route.redelivery);
     clearInterval(this.inboxTimer);
-    await this.unlisten?.().catch(() => undefined);
+    await this.stopRedelivery?.();
     const timer = setTimeout(() => this.abort.abort(new PostboxError('POSTBOX_ERR_ROUTER_STATE', 'Stop deadline passed.')), deadlineMs);
     const results = await Promise.all(this.routes.map((route) => route.source.stop(deadlineMs)));
     clearTimeout(timer);
@@ -207,45 +203,44 @@ export class Router {
   private async deliver(route: Route, messages: RoutedMessage[], batch: SourceBatchContext): Promise<void> {
     const context = this.context(route, batch);
     const decoded = messages.map((message) => decodeMessage(route.options, message));
-    const handleBatch = route.options.handleBatch;
-    if (handleBatch) {
-      const good = decoded.filter((message) => !message.decodeError);
-      const started = process.hrtime.bigint();
-      if (await tryWholeBatch(handleBatch, good, context)) {
-        recordBatchHandled(this.metrics, context, good, Number(process.hrtime.bigint() - started) / 1e9);
-        for (const message of decoded.filter((m) => m.decodeError)) await route.chain(message, context);
-        return;
-      }
-    }
     // In a transaction one connection serves the batch, so its messages run one at a time.
     const concurrency = batch.tx ? 1 : (route.options.concurrency ?? defaults.router.concurrency);
-    await runInLanes(decoded, concurrency, async (message) => {
-      await route.chain(message, context);
+    const oneByOne = (items: RoutedMessage[]) =>
+      runInLanes(items, concurrency, async (message) => {
+        await route.chain(message, context);
+      });
+    const handleBatch = route.options.handleBatch;
+    if (!handleBatch) return oneByOne(decoded);
+    const good = decoded.filter((message) => !message.decodeError);
+    const started = process.hrtime.bigint();
+    const whole = await wholeBatchFirst(good, {
+      tx: batch.tx,
+      signal: context.signal,
+      logger: context.logger,
+      whole: (items) => handleBatch(items, context),
+      oneByOne,
     });
+    if (whole) recordBatchHandled(this.metrics, context, good, Number(process.hrtime.bigint() - started) / 1e9);
+    // Messages that could not be decoded go through the chain, which dead-letters them.
+    await oneByOne(decoded.filter((message) => message.decodeError));
   }
 
-  /** Handles dead letters of this route's group that someone asked to retry; only this group sees them. */
-  private async redeliver(route: Route): Promise<void> {
-    if (this.stateValue !== 'running') return;
-    try {
-      // The periodic check is a fallback for a missed NOTIFY: an idle group costs one read, not a transaction.
-      if (!(await hasRetries(this.postbox.db, route.group))) return;
-      await this.postbox.transaction(async (tx) => {
-        const letters = await claimRetries(tx, route.group, 100);
-        if (letters.length === 0) return;
+  /** Handles the dead letters of every route's group that someone asked to retry; only that group sees them. */
+  private async redeliver(): Promise<void> {
+    for (const route of this.routes) {
+      if (this.stateValue !== 'running') return;
+      await redeliverRetries(this.host.db, route.group, async (tx, letter) => {
         const chain = compose(singleHandler(route.options), { ...route.chainOptions, db: tx });
         const context = this.context(route, {
           tx: route.options.transactional ? tx : undefined,
           signal: this.abort.signal,
-          publish: (messages) => enqueue(tx, messages, { payloadLimitBytes: this.postbox.payloadLimitBytes }),
+          publish: (messages) => enqueue(tx, messages, { payloadLimitBytes: this.host.payloadLimitBytes }),
         });
-        for (const letter of letters) {
-          const outcome = await chain(decodeMessage(route.options, fromDeadLetter(letter)), context);
-          if (outcome !== 'dead_lettered') await markRetried(tx, letter.id);
-        }
-      });
-    } catch (error) {
-      this.logger.error({ err: error, group: route.group }, 'redelivery of dead letters failed; it will be tried again');
+        const outcome = await chain(decodeMessage(route.options, fromDeadLetter(letter)), context);
+        return outcome === 'dead_lettered' ? 'dead_lettered' : 'retried';
+      }).catch((error) =>
+        this.logger.error({ err: error, group: route.group }, 'redelivery of dead letters failed; it will be tried again'),
+      );
     }
   }
 }
@@ -254,27 +249,6 @@ function singleHandler(route: RouteOptions): Handler {
   if (route.handle) return route.handle;
   const handleBatch = route.handleBatch as NonNullable<RouteOptions['handleBatch']>;
   return (message, context) => handleBatch([message], context);
-}
-
-/** The fast path for batch handlers: the whole batch at once, inside a savepoint when transactional. */
-async function tryWholeBatch(
-  handleBatch: NonNullable<RouteOptions['handleBatch']>,
-  messages: RoutedMessage[],
-  context: HandlerContext,
-): Promise<boolean> {
-  if (messages.length === 0) return true;
-  const tx = context.tx;
-  try {
-    await tx?.query('savepoint postbox_batch');
-    await handleBatch(messages, context);
-    await tx?.query('release savepoint postbox_batch');
-    return true;
-  } catch (error) {
-    await tx?.query('rollback to savepoint postbox_batch');
-    if (context.signal.aborted) throw error;
-    context.logger.warn({ err: error, size: messages.length }, 'batch failed; handling its messages one by one');
-    return false;
-  }
 }
 
 function decodeMessage(route: RouteOptions, message: RoutedMessage): RoutedMessage {

@@ -1,6 +1,12 @@
-import { redactUrl } from '../config/env.js';
-
 const secretParameter = /pass|secret|key/i;
+
+/**
+ * Replaces the password of every URL in the text, whatever its scheme (a mistyped `mysql://` URL
+ * is echoed back in errors too), including a password that itself holds an `@`.
+ */
+export function redactUrl(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^\s/?#]*@/gi, '$1***@');
+}
 
 /**
  * A PostgreSQL URL fit for logs and messages: the password and any password-like query parameter

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { asExecutor, type CallerTransaction, type Database, type Executor } from '../sql/database.js';
+import { asExecutor, type CallerTransaction, type Database, type Executor } from './database.js';
 
 /** A Postbox Database, a caller's open transaction, or an Executor. */
 export type Target = Database | CallerTransaction | Executor;
@@ -14,7 +14,7 @@ const names = new Map<string, string>();
 function statementName(text: string): string {
   let name = names.get(text);
   if (!name) {
-    name = `postbox_es_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+    name = `postbox_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
     names.set(text, name);
   }
   return name;

@@ -1,3 +1,4 @@
+import { withSavepoint } from '../../sql/savepoint.js';
 import type { Middleware } from '../handler.js';
 
 /**
@@ -5,17 +6,8 @@ import type { Middleware } from '../handler.js';
  * undone while the rest of the batch (and its checkpoint) still commits.
  */
 export function savepoint(): Middleware {
-  return (next) => async (message, context) => {
+  return (next) => (message, context) => {
     const tx = context.tx;
-    if (!tx) return next(message, context);
-    await tx.query('savepoint postbox_message');
-    try {
-      const outcome = await next(message, context);
-      await tx.query('release savepoint postbox_message');
-      return outcome;
-    } catch (error) {
-      await tx.query('rollback to savepoint postbox_message');
-      throw error;
-    }
+    return tx ? withSavepoint(tx, 'postbox_message', () => next(message, context)) : next(message, context);
   };
 }

@@ -1,4 +1,4 @@
-import type { KafkaConfig, Kafka as KafkaClient, logCreator } from 'kafkajs';
+import type { Kafka as KafkaClient, KafkaConfig, logCreator } from 'kafkajs';
 import { type Logger, silentLogger } from '../../observability/logger.js';
 import { Kafka, logLevel as KafkaLogLevel } from './kafkajs.js';
 

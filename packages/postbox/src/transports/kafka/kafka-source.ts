@@ -1,24 +1,24 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { defaults } from '../../config/defaults.js';
 import type { Env } from '../../config/env.js';
-import { redactUrl } from '../../config/env.js';
 import { PostboxError, ValidationError } from '../../errors/postbox-error.js';
 import type { OutgoingMessage } from '../../outbox/outgoing-message.js';
 import { backoffDelay } from '../../router/middleware/retry.js';
 import type { Deliver, RouteSource, RouteSourceFactory, RouteSourceSettings, SourceBatchContext } from '../../router/route-source.js';
 import type { RoutedMessage } from '../../router/routed-message.js';
+import { redactUrl } from '../../sql/connection-secrets.js';
 import type { Executor } from '../../sql/database.js';
 import { Backpressure, type TopicPartition } from './kafka-backpressure.js';
 import { createKafka, type KafkaSettings } from './kafka-client.js';
 import { Coalescer } from './kafka-coalesce.js';
 import { decodeKafkaMessage } from './kafka-decode.js';
-import { KafkaJSError } from './kafkajs.js';
 import {
   type KafkaSourceOptions,
   loadKafkaSourceConfig,
   type ResolvedKafkaSourceOptions,
   resolveKafkaSourceOptions,
 } from './kafka-source-config.js';
+import { KafkaJSError } from './kafkajs.js';
 
 export type { KafkaSourceOptions } from './kafka-source-config.js';
 
@@ -92,7 +92,7 @@ function createKafkaRouteSource(
     });
   }
   const maxBatchSize = resolved.maxBatchSize ?? settings.batchSize ?? defaults.kafkaSource.maxBatchSize;
-  const postbox = settings.postbox;
+  const { host } = settings;
   const logger = (options.logger ?? settings.logger).child({ component: 'kafka-source', group: groupId });
   const kafka = isKafkaClient(options.kafka) ? options.kafka : createKafka(options.kafka, logger);
   const lagGauge = (options.metrics ?? settings.metrics).kafkaConsumerLag;
@@ -129,7 +129,7 @@ function createKafkaRouteSource(
   const batchContext = (tx: Executor | undefined): SourceBatchContext => ({
     tx,
     signal: abort.signal,
-    publish: (messages: OutgoingMessage | readonly OutgoingMessage[]) => (tx ? postbox.enqueue(tx, messages) : postbox.publish(messages)),
+    publish: (messages: OutgoingMessage | readonly OutgoingMessage[]) => (tx ? host.enqueue(tx, messages) : host.publish(messages)),
   });
 
   const reportLag = (partition: TopicPartition, highWatermark: string, lastOffset: string) => {
@@ -162,7 +162,7 @@ function createKafkaRouteSource(
       chunks[0]?.payload.heartbeat().catch((error: unknown) => logger.debug({ err: error }, 'heartbeat during a delivery failed'));
     }, resolved.heartbeatIntervalMs);
     try {
-      if (settings.transactional) await postbox.transaction((tx) => deliver(messages, batchContext(tx)));
+      if (settings.transactional) await host.db.transaction((tx) => deliver(messages, batchContext(tx)));
       else await deliver(messages, batchContext(undefined));
     } catch (error) {
       logger.error(

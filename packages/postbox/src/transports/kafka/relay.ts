@@ -1,12 +1,14 @@
 import type { Kafka } from 'kafkajs';
 import { defaults } from '../../config/defaults.js';
-import { type Env, redactUrl } from '../../config/env.js';
+import type { Env } from '../../config/env.js';
 import type { ConsumerState } from '../../consumers/consumer.js';
+import type { GroupHost } from '../../consumers/group-host.js';
+import { groupStatuses } from '../../consumers/status.js';
 import { ValidationError } from '../../errors/postbox-error.js';
 import type { HealthCheck } from '../../observability/health.js';
 import type { Logger } from '../../observability/logger.js';
 import type { PostboxMetrics } from '../../observability/metrics.js';
-import type { Postbox } from '../../postbox.js';
+import { redactUrl } from '../../sql/connection-secrets.js';
 import { createKafka, type KafkaSettings } from './kafka-client.js';
 import { toTopicMessages } from './relay-batch.js';
 import { loadKafkaRelayConfig } from './relay-config.js';
@@ -105,14 +107,14 @@ function redactor(kafka: KafkaSettings | Kafka): (error: unknown) => string {
  * a crash resends at most the batch in hand. Each message's key is its Kafka key, and a batch is in
  * log order with one request in flight per broker, so messages of one key keep their order.
  */
-export function createKafkaRelay(postbox: Postbox, options: KafkaRelayOptions): KafkaRelay {
+export function createKafkaRelay(host: GroupHost, options: KafkaRelayOptions): KafkaRelay {
   const group = groupName(options);
   const sendRetries = options.sendRetries ?? defaults.relay.sendRetries;
   const idempotent = options.idempotent ?? defaults.relay.idempotent;
   if (idempotent && sendRetries < 1) {
     throw new ValidationError('POSTBOX_ERR_BAD_OPTION', 'An idempotent relay needs sendRetries of at least 1.', { option: 'sendRetries' });
   }
-  const logger = (options.logger ?? postbox.logger).child({ component: 'kafka-relay', group });
+  const logger = (options.logger ?? host.logger).child({ component: 'kafka-relay', group });
   const kafka = isKafkaClient(options.kafka) ? options.kafka : createKafka(options.kafka, logger);
   const redact = redactor(options.kafka);
   const topicFor = options.topicMap ?? ((topic: string) => topic);
@@ -133,7 +135,7 @@ export function createKafkaRelay(postbox: Postbox, options: KafkaRelayOptions): 
   let lastErrorAt: Date | null = null;
   let lastPublishedAt: Date | null = null;
 
-  const consumer = postbox.consumer({
+  const consumer = host.consumer({
     group,
     topics: options.topics,
     startFrom: options.startFrom,
@@ -177,7 +179,7 @@ export function createKafkaRelay(postbox: Postbox, options: KafkaRelayOptions): 
   });
 
   const stats = async (): Promise<KafkaRelayStats> => {
-    const [status] = await postbox.groupStatus(group);
+    const [status] = await groupStatuses(host.db, group);
     return {
       group,
       state: consumer.state,
@@ -223,13 +225,13 @@ export function createKafkaRelay(postbox: Postbox, options: KafkaRelayOptions): 
  * OUTBOX_ENABLED is false. Options given here win over the environment; Kafka comes from KAFKA_*.
  */
 export function kafkaRelayFromEnv(
-  postbox: Postbox,
+  host: GroupHost,
   options: Omit<KafkaRelayOptions, 'kafka'>,
   env: Env = process.env,
 ): KafkaRelay | undefined {
   const config = loadKafkaRelayConfig(env);
   if (!config.enabled || !config.kafka) return undefined;
-  return createKafkaRelay(postbox, {
+  return createKafkaRelay(host, {
     serviceName: config.serviceName,
     batchSize: config.batchSize,
     pollIntervalMs: config.pollIntervalMs,

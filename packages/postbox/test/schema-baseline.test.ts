@@ -1,0 +1,101 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { defineMigrationSet } from '../src/schema/migrations.js';
+import { migrate } from '../src/schema/migrator.js';
+import { postgresDatabase } from '../src/sql/postgres-database.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+
+const run = promisify(execFile);
+
+/**
+ * The migrations the baseline replaced, kept as they were: the baseline must build the schema they
+ * built, apart from the duplicates it removed on purpose (listed below, each with why).
+ */
+const formerSeries = defineMigrationSet({
+  name: 'Postbox before the baseline',
+  directory: new URL('./fixtures/migrations-before-baseline/', import.meta.url),
+  schema: 'postbox',
+  lockKey: 7_170_412_355_001,
+  migrateCommand: 'npx postbox migrate',
+});
+
+/** Every object whose definition differs between the two schemas, and why. Nothing else may differ. */
+const intendedDifferences: Record<string, string> = {
+  'FUNCTION append(uuid[], text[], text[], text[], json, json, text, bigint)':
+    'added: the one insert into the log and its one NOTIFY rule, which publish() and append_to_stream() now call',
+  'FUNCTION append_to_stream(text, text, text, uuid[], text[], json, json)':
+    'added: the stream append as one definition, inserting through append(); the NOTIFY channel is no longer a parameter',
+  'FUNCTION append_to_stream(text, text, text, json, json, json, json, text)': 'removed: replaced by the single definition above',
+  'FUNCTION append_to_stream(text, text, text, uuid[], text[], jsonb[], jsonb[], text)':
+    'removed: an older overload kept only for processes of an earlier build, none of which was released',
+  'FUNCTION publish(text, text, jsonb, text, jsonb)': 'changed: validates, then inserts through append()',
+  'FUNCTION read_after(text[], xid8, bigint, integer, pg_snapshot)':
+    'changed: the one read, returning the rows of postbox.messages; with no topics it reads every stream, as read_all_after did',
+  'FUNCTION read_all_after(xid8, bigint, integer)': 'removed: folded into read_after()',
+  'FUNCTION backlog(text[], xid8, bigint, pg_snapshot)':
+    'added: how far a reader is behind, which group and projection status counted in statements of their own',
+};
+
+/** pg_dump's schema of one database, as a map from each object's header to its normalised definition. */
+async function schemaObjects(url: string): Promise<Map<string, string>> {
+  const { stdout } = await run('pg_dump', ['--schema-only', '--no-owner', '--no-privileges', '--schema=postbox', url], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const objects = new Map<string, string>();
+  let current: string | undefined;
+  let body: string[] = [];
+  const flush = () => {
+    if (current) objects.set(current, body.join('\n').trim());
+    body = [];
+  };
+  for (const line of stdout.split('\n')) {
+    const header = /^-- Name: (.+); Type: ([A-Z ]+); Schema: /.exec(line);
+    if (header) {
+      flush();
+      current = `${header[2]} ${header[1]}`;
+      continue;
+    }
+    // Comments, session settings, and the \restrict lines whose key pg_dump draws at random each run.
+    if (/^(--|SET |SELECT pg_catalog\.set_config|\\(un)?restrict )/.test(line) || line.trim() === '') continue;
+    body.push(line.trimEnd());
+  }
+  flush();
+  return objects;
+}
+
+const databases: TestDatabase[] = [];
+afterAll(async () => {
+  await Promise.all(databases.map((database) => database.drop()));
+});
+
+async function migratedWith(set?: typeof formerSeries): Promise<Map<string, string>> {
+  const database = await createTestDatabase({ migrated: false });
+  databases.push(database);
+  const db = postgresDatabase(database.url);
+  try {
+    await migrate(db, set ? { set } : {});
+  } finally {
+    await db.close();
+  }
+  return schemaObjects(database.url);
+}
+
+describe('the schema baseline', () => {
+  it('builds the schema of the migrations it replaced, apart from the duplicates it removed on purpose', async () => {
+    const [baseline, former] = await Promise.all([migratedWith(), migratedWith(formerSeries)]);
+    expect(baseline.size).toBeGreaterThan(20);
+    const differing = new Set<string>();
+    for (const name of new Set([...baseline.keys(), ...former.keys()])) {
+      if (baseline.get(name) !== former.get(name)) differing.add(name);
+    }
+    const unexplained = [...differing].filter((name) => !(name in intendedDifferences));
+    const stale = Object.keys(intendedDifferences).filter((name) => !differing.has(name));
+    expect({ unexplained, stale }).toEqual({ unexplained: [], stale: [] });
+    for (const name of differing) {
+      const why = intendedDifferences[name] as string;
+      expect(baseline.has(name), `${name}: ${why}`).toBe(!why.startsWith('removed'));
+      expect(former.has(name), `${name}: ${why}`).toBe(!why.startsWith('added'));
+    }
+  });
+});
