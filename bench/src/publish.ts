@@ -6,7 +6,7 @@ import { printTable, ratio } from './support/table.js';
 import { perSecond } from './support/timing.js';
 
 const batched = { total: Number(process.env.BENCH_PUBLISH_COUNT ?? 100_000), perTransaction: 1_000 };
-const single = { total: Number(process.env.BENCH_PUBLISH_SINGLE_COUNT ?? 5_000), perTransaction: 1 };
+const single = { total: Number(process.env.BENCH_PUBLISH_SINGLE_COUNT ?? 20_000), perTransaction: 1 };
 
 async function main(): Promise<void> {
   const database = await createDatabase('publish');

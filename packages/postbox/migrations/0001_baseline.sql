@@ -178,11 +178,18 @@ language sql volatile parallel safe as $$
 $$;
 
 -- The one write to the log: the outbox from TypeScript, postbox.publish from SQL and the events of
--- a stream all insert here, one row per message id, in the order given. A stream append passes the
--- stream and its version before the events, and the events take the positions after it. Payloads
--- come as one JSON array (a client joins the JSON it already holds; the server parses each payload
--- once, into its jsonb column), headers as a JSON array or as one object that every row carries.
--- It returns the rows' global positions, in the order given.
+-- a stream all insert here. p_rows is a JSON array of messages, each an object with "id", "topic",
+-- "type", "key", "payload" and "headers"; one JSON document carries any number of them, and the
+-- server parses each payload once, into its jsonb column. The rows are inserted, and take their
+-- global positions, in the order of the array.
+--
+-- With p_stream_id the rows are the next events of that stream: the stream's version is checked
+-- against p_expected ('any', 'no_stream', 'stream_exists' or a version in decimal digits) and
+-- advanced in the same call, the events are messages on p_category keyed by the stream id (the
+-- rows' own topic and key are not read), and they take the stream positions after the version
+-- before, which is returned with their global positions. The stream row is created only for 'any',
+-- 'no_stream' and 0. A refusal raises through postbox.refuse_append. As one statement the append is
+-- atomic with or without the caller's transaction, and PL/pgSQL keeps its plans per connection.
 --
 -- It wakes readers by one rule: a NOTIFY per topic, sent only when a consumer group reading the
 -- topic holds a live lease, that is when a process is there to be woken. PostgreSQL serialises the
@@ -191,39 +198,64 @@ $$;
 -- is only a wake-up, and a group that takes its lease reads at once and polls after. The NOTIFY is
 -- delivered when the caller's transaction commits, and not at all when it rolls back.
 create function postbox.append(
-  p_message_ids uuid[],
-  p_topics text[],
-  p_types text[],
-  p_keys text[],
-  p_payloads json,
-  p_headers json,
+  p_rows jsonb,
   p_stream_id text default null,
-  p_stream_version bigint default null
-) returns bigint[]
-language plpgsql volatile as $$
+  p_category text default null,
+  p_expected text default null,
+  out previous_version bigint,
+  out global_positions bigint[]
+)
+language plpgsql volatile
+-- With custom plans, the planner would see the statement below's parameters as constants and prune
+-- it, and find the one generic plan costlier than its pruned plans: it would then plan the statement
+-- anew on every call, which costs more than running it. The generic plan is the same work.
+set plan_cache_mode = force_generic_plan
+as $$
 declare
-  v_shared_headers jsonb;
-  v_positions bigint[];
+  v_count integer := jsonb_array_length(p_rows);
+  v_woken bigint;
 begin
-  if json_typeof(p_headers) = 'object' then
-    v_shared_headers := p_headers::jsonb;
+  if p_stream_id is not null and v_count < 1 then
+    raise exception 'POSTBOX_ERR_BAD_OPTION: an append needs at least one event' using errcode = '22023';
   end if;
+  if p_stream_id is not null and p_expected not in ('any', 'no_stream', 'stream_exists') and p_expected !~ '^[0-9]{1,18}$' then
+    raise exception 'POSTBOX_ERR_BAD_OPTION: expected version % is not a version, any, no_stream or stream_exists', p_expected
+      using errcode = '22023';
+  end if;
+  if p_stream_id is not null then
+    insert into postbox.streams as s (stream_id, category, version)
+    select p_stream_id, p_category, v_count
+    where p_expected in ('any', 'no_stream', '0') or exists (select from postbox.streams x where x.stream_id = p_stream_id)
+    on conflict (stream_id) do update set version = s.version + v_count, updated_at = now()
+    where s.state = 'active' and case p_expected
+        when 'any' then true
+        when 'stream_exists' then s.version > 0
+        when 'no_stream' then s.version = 0
+        else s.version = p_expected::bigint
+      end
+    returning s.version - v_count into previous_version;
+    previous_version := coalesce(previous_version, postbox.refuse_append(p_stream_id, p_expected));
+  end if;
+  -- The rows inserted and the wake-ups sent in one statement, one run of the executor.
   with inserted as (
     insert into postbox.messages (message_id, topic, type, key, payload, headers, stream_id, stream_position)
-    select e.message_id, e.topic, e.type, e.key, e.payload::jsonb, coalesce(v_shared_headers, e.headers::jsonb),
-           p_stream_id, p_stream_version + e.ord
-    from rows from (
-      unnest(p_message_ids), unnest(p_topics), unnest(p_types), unnest(p_keys), json_array_elements(p_payloads),
-      json_array_elements(case when v_shared_headers is null then p_headers else '[]' end)
-    ) with ordinality as e(message_id, topic, type, key, payload, headers, ord)
-    order by e.ord
-    returning global_position
+    select (e.message ->> 'id')::uuid, coalesce(p_category, e.message ->> 'topic'), e.message ->> 'type',
+           coalesce(p_stream_id, e.message ->> 'key'), e.message -> 'payload', e.message -> 'headers', p_stream_id, previous_version + e.ord
+    from jsonb_array_elements(p_rows) with ordinality as e(message, ord)
+    returning global_position, topic
   )
-  select array_agg(i.global_position order by i.global_position) into v_positions from inserted i;
-  perform pg_notify('{{notifyChannel}}', t.topic)
-  from (select distinct unnest(p_topics) as topic) t
-  where exists (select from postbox.consumer_groups g where t.topic = any(g.topics) and g.lease_expires_at > now());
-  return v_positions;
+  select case when p_stream_id is not null then array_agg(i.global_position order by i.global_position) end,
+         -- The events of a stream share one topic, asked about once. Plain messages are asked about
+         -- row by row, and PostgreSQL delivers one of a transaction's identical notifications:
+         -- building the set of their topics would cost more for the usual batch of one topic.
+         case when p_stream_id is not null
+           then (select count(pg_notify('{{notifyChannel}}', p_category))
+                 where exists (select from postbox.consumer_groups g where p_category = any(g.topics) and g.lease_expires_at > now()))
+           else count(pg_notify('{{notifyChannel}}', i.topic)) filter (
+             where exists (select from postbox.consumer_groups g where i.topic = any(g.topics) and g.lease_expires_at > now()))
+         end
+  into global_positions, v_woken
+  from inserted i;
 end
 $$;
 
@@ -329,8 +361,8 @@ begin
   if payload is null then
     raise exception 'POSTBOX_ERR_PAYLOAD_NOT_JSON: payload must be a JSON value, not SQL NULL' using errcode = '22023';
   end if;
-  perform postbox.append(array[new_id], array[topic], array[type], array[key], json_build_array(payload),
-                         postbox.checked_headers(headers)::json);
+  perform from postbox.append(jsonb_build_array(jsonb_build_object(
+    'id', new_id, 'topic', topic, 'type', type, 'key', key, 'payload', payload, 'headers', postbox.checked_headers(headers))));
   return new_id;
 end
 $$;
@@ -355,78 +387,6 @@ begin
   end if;
   raise exception 'POSTBOX_ERR_CONCURRENCY: stream % is at version %, not %', p_stream_id, coalesce(v_version, 0), p_expected
     using errcode = 'PBX01', detail = json_build_object('actual', coalesce(v_version, 0), 'state', v_state)::text;
-end
-$$;
-
--- Checks a stream's expected version and advances it by p_count, returning the version before.
--- p_expected is 'any', 'no_stream', 'stream_exists' or a version in decimal digits. The stream row
--- is created only for 'any', 'no_stream' and 0. A refusal raises through postbox.refuse_append.
-create function postbox.advance_stream(p_stream_id text, p_category text, p_expected text, p_count integer)
-returns bigint
-language plpgsql volatile as $$
-declare
-  v_before bigint;
-begin
-  if p_count is null or p_count < 1 then
-    raise exception 'POSTBOX_ERR_BAD_OPTION: an append needs at least one event' using errcode = '22023';
-  end if;
-  if p_expected in ('any', 'no_stream', '0') then
-    insert into postbox.streams as s (stream_id, category, version)
-    values (p_stream_id, p_category, p_count)
-    on conflict (stream_id) do update
-      set version = s.version + p_count, updated_at = now()
-      where s.state = 'active' and (p_expected = 'any' or s.version = 0)
-    returning s.version - p_count into v_before;
-  elsif p_expected = 'stream_exists' then
-    update postbox.streams s
-    set version = s.version + p_count, updated_at = now()
-    where s.stream_id = p_stream_id and s.state = 'active' and s.version > 0
-    returning s.version - p_count into v_before;
-  elsif p_expected ~ '^[0-9]{1,18}$' then
-    update postbox.streams s
-    set version = s.version + p_count, updated_at = now()
-    where s.stream_id = p_stream_id and s.state = 'active' and s.version = p_expected::bigint
-    returning s.version - p_count into v_before;
-  else
-    raise exception 'POSTBOX_ERR_BAD_OPTION: expected version % is not a version, any, no_stream or stream_exists', p_expected
-      using errcode = '22023';
-  end if;
-  return coalesce(v_before, postbox.refuse_append(p_stream_id, p_expected));
-end
-$$;
-
--- Appending to a stream is one call: it checks and advances the stream's version, then appends the
--- events through postbox.append as messages on the stream's category topic, keyed by the stream id.
--- As a single statement it is atomic with or without the caller's transaction, and PL/pgSQL keeps
--- its plans per connection.
-create function postbox.append_to_stream(
-  p_stream_id text,
-  p_category text,
-  p_expected text,
-  p_message_ids uuid[],
-  p_types text[],
-  p_payloads json,
-  p_headers json,
-  out previous_version bigint,
-  out global_positions bigint[],
-  out transaction_id xid8,
-  out created_at timestamptz
-)
-language plpgsql volatile as $$
-declare
-  v_count integer := cardinality(p_message_ids);
-begin
-  if json_typeof(p_payloads) is distinct from 'array' or json_typeof(p_headers) not in ('array', 'object') then
-    raise exception 'POSTBOX_ERR_BAD_OPTION: payloads must be a JSON array, headers a JSON array or object' using errcode = '22023';
-  end if;
-  previous_version := postbox.advance_stream(p_stream_id, p_category, p_expected, v_count);
-  -- An array of types or payloads of another length fails on the log's not-null columns.
-  global_positions := postbox.append(p_message_ids, array_fill(p_category, array[v_count]), p_types,
-                                     array_fill(p_stream_id, array[v_count]), p_payloads, p_headers,
-                                     p_stream_id, previous_version);
-  transaction_id := pg_current_xact_id();
-  -- The column default of created_at: the transaction's start.
-  created_at := now();
 end
 $$;
 

@@ -206,40 +206,41 @@ describe.each(backends)('event store on $name', (backend) => {
     ]);
   });
 
-  it('refuses, through SQL, an append whose ids, types, payloads and headers do not match one for one, writing nothing; takes headers shared by every event', async () => {
+  it('refuses, through SQL, a stream append whose events are not an array of complete messages, writing nothing', async () => {
     const id = stream('sqlcall');
-    const call = (ids: string[], types: string[], payloads: string, headers: string) =>
+    const call = (events: unknown) =>
       postbox.db
-        .query(
-          `select previous_version from postbox.append_to_stream($1::text, 'sqlcall', 'any', $2::uuid[], $3::text[], $4::json, $5::json)`,
-          [id, ids, types, payloads, headers],
-        )
+        .query(`select previous_version from postbox.append($1::jsonb, $2::text, 'sqlcall', 'any')`, [JSON.stringify(events), id])
         .then(
           () => undefined,
           (error: unknown) => error as { code?: string; message: string },
         );
     const [a, b] = ['0190a6b0-0000-7000-8000-000000000001', '0190a6b0-0000-7000-8000-000000000002'];
-    const header = '{"schemaVersion":1}';
-    expect(await call([a], ['T'], '{"n": 1}', `[${header}]`)).toMatchObject({
-      code: '22023',
-      message: expect.stringContaining('payloads must be a JSON array'),
-    });
-    expect(await call([a], ['T'], '[{}]', '"schemaVersion"')).toMatchObject({ code: '22023' });
-    expect(await call([a], ['T'], '[{}, {}]', `[${header}]`)).toMatchObject({ code: '23502' });
-    expect(await call([a], ['T'], '[{}, {}]', header)).toMatchObject({ code: '23502' });
-    expect(await call([a, b], ['T', 'T'], '[{}]', `[${header}, ${header}]`)).toMatchObject({ code: '23502' });
-    expect(await call([a, b], ['T'], '[{}, {}]', `[${header}, ${header}]`)).toMatchObject({ code: '23502' });
+    const headers = { schemaVersion: 1 };
+    expect(await call({ id: a, type: 'T', payload: {}, headers })).toMatchObject({ code: '22023' });
+    expect(await call([])).toMatchObject({ code: '22023', message: expect.stringContaining('at least one event') });
+    expect(await call([{ type: 'T', payload: {}, headers }])).toMatchObject({ code: '23502' });
+    expect(await call([{ id: a, payload: {}, headers }])).toMatchObject({ code: '23502' });
+    expect(await call([{ id: a, type: 'T', headers }])).toMatchObject({ code: '23502' });
+    expect(await call([{ id: a, type: 'T', payload: {} }])).toMatchObject({ code: '23502' });
+    expect(
+      await call([
+        { id: a, type: 'T', payload: {}, headers },
+        { id: b, type: 'T', headers },
+      ]),
+    ).toMatchObject({ code: '23502' });
     expect(await eventsOf(id)).toBe(0);
     expect(await count(postbox, 'select count(*)::int as n from postbox.streams where stream_id = $1', [id])).toBe(0);
-    expect(await call([a, b], ['T', 'U'], '[{"n": 1}, [2]]', `[${header}, {"schemaVersion": 2}]`)).toBeUndefined();
-    const [c, d] = ['0190a6b0-0000-7000-8000-000000000003', '0190a6b0-0000-7000-8000-000000000004'];
-    expect(await call([c, d], ['V', 'V'], '[3, "four"]', '{"schemaVersion": 3, "traceId": "t-1"}')).toBeUndefined();
+    expect(
+      await call([
+        { id: a, type: 'T', payload: { n: 1 }, headers, topic: 'ignored', key: 'ignored' },
+        { id: b, type: 'U', payload: null, headers: { schemaVersion: 2, traceId: 't-1' } },
+      ]),
+    ).toBeUndefined();
     const read = await store.readStream(id);
-    expect(read.events.map((e) => [e.id, e.type, e.data, e.streamPosition, e.schemaVersion, e.headers.traceId])).toEqual([
-      [a, 'T', { n: 1 }, 1, 1, undefined],
-      [b, 'U', [2], 2, 2, undefined],
-      [c, 'V', 3, 3, 3, 't-1'],
-      [d, 'V', 'four', 4, 3, 't-1'],
+    expect(read.events.map((e) => [e.id, e.type, e.data, e.streamPosition, e.schemaVersion, e.headers.traceId, e.category])).toEqual([
+      [a, 'T', { n: 1 }, 1, 1, undefined, 'sqlcall'],
+      [b, 'U', null, 2, 2, 't-1', 'sqlcall'],
     ]);
   });
 

@@ -22,13 +22,12 @@ const formerSeries = defineMigrationSet({
 
 /** Every object whose definition differs between the two schemas, and why. Nothing else may differ. */
 const intendedDifferences: Record<string, string> = {
-  'FUNCTION append(uuid[], text[], text[], text[], json, json, text, bigint)':
-    'added: the one insert into the log and its one NOTIFY rule, which publish() and append_to_stream() now call',
-  'FUNCTION append_to_stream(text, text, text, uuid[], text[], json, json)':
-    'added: the stream append as one definition, inserting through append(); the NOTIFY channel is no longer a parameter',
-  'FUNCTION append_to_stream(text, text, text, json, json, json, json, text)': 'removed: replaced by the single definition above',
+  'FUNCTION append(jsonb, text, text, text)':
+    'added: the one write to the log, plain messages and stream events alike, with its one NOTIFY rule; publish() calls it',
+  'FUNCTION advance_stream(text, text, text, integer)': "removed: the stream's version check, folded into append()",
+  'FUNCTION append_to_stream(text, text, text, json, json, json, json, text)': 'removed: a stream append is a call of append()',
   'FUNCTION append_to_stream(text, text, text, uuid[], text[], jsonb[], jsonb[], text)':
-    'removed: an older overload kept only for processes of an earlier build, none of which was released',
+    'removed: an older form kept only for processes of an earlier build, none of which was released',
   'FUNCTION publish(text, text, jsonb, text, jsonb)': 'changed: validates, then inserts through append()',
   'FUNCTION read_after(text[], xid8, bigint, integer, pg_snapshot)':
     'changed: the one read, returning the rows of postbox.messages; with no topics it reads every stream, as read_all_after did',

@@ -27,20 +27,22 @@ export interface StreamAppended {
   createdAt: Date;
 }
 
-/** Payloads as one JSON array; headers as one object when every row carries the same, else an array. */
-function jsonColumns(rows: readonly AppendRow[]): { payloads: string; headers: string } {
-  const payloads: string[] = [];
-  const headers: string[] = [];
-  let shared: string | undefined = rows[0]?.headersJson;
+/**
+ * The rows as the JSON array postbox.append reads: the payloads and headers are the JSON the caller
+ * already serialised, joined as they are, so the server parses each payload once.
+ */
+function rowsJson(rows: readonly AppendRow[]): string {
+  const parts: string[] = [];
   for (const row of rows) {
-    payloads.push(row.payloadJson);
-    headers.push(row.headersJson);
-    if (row.headersJson !== shared) shared = undefined;
+    const key = row.key === null ? 'null' : JSON.stringify(row.key);
+    parts.push(
+      `{"id":"${row.id}","topic":${JSON.stringify(row.topic)},"type":${JSON.stringify(row.type)},"key":${key},"payload":${row.payloadJson},"headers":${row.headersJson}}`,
+    );
   }
-  return { payloads: `[${payloads.join(',')}]`, headers: shared ?? `[${headers.join(',')}]` };
+  return `[${parts.join(',')}]`;
 }
 
-const appendSql = 'select postbox.append($1::uuid[], $2::text[], $3::text[], $4::text[], $5::json, $6::json)';
+const appendSql = 'select from postbox.append($1::jsonb)';
 
 /**
  * The write path of the outbox: appends messages to the log through postbox.append, on the caller's
@@ -49,21 +51,13 @@ const appendSql = 'select postbox.append($1::uuid[], $2::text[], $3::text[], $4:
  */
 export async function appendMessages(executor: Executor, rows: readonly AppendRow[]): Promise<void> {
   if (rows.length === 0) return;
-  const { payloads, headers } = jsonColumns(rows);
-  await executor.query(appendSql, [
-    rows.map((row) => row.id),
-    rows.map((row) => row.topic),
-    rows.map((row) => row.type),
-    rows.map((row) => row.key),
-    payloads,
-    headers,
-  ]);
+  await executor.query(appendSql, [rowsJson(rows)]);
 }
 
 const streamAppendSql = `
 select previous_version::text as previous_version, global_positions::text[] as global_positions,
-       transaction_id::text as transaction_id, (extract(epoch from created_at) * 1000)::float8 as created_at
-from postbox.append_to_stream($1::text, $2::text, $3::text, $4::uuid[], $5::text[], $6::json, $7::json)`;
+       pg_current_xact_id()::text as transaction_id, (extract(epoch from now()) * 1000)::float8 as created_at
+from postbox.append($1::jsonb, $2::text, $3::text, $4::text)`;
 
 interface StreamAppendRow {
   previous_version: string;
@@ -73,21 +67,17 @@ interface StreamAppendRow {
 }
 
 /**
- * The write path of the event store: postbox.append_to_stream checks the expected version, advances
- * the stream and appends the events through postbox.append in one call, so the append is atomic
- * even without a transaction. Every event is a message on the category's topic keyed by the stream
- * id; the rows' own topic and key are not used.
+ * The write path of the event store, the same postbox.append: with a stream it checks the expected
+ * version, advances the stream and appends the events in one call, so the append is atomic even
+ * without a transaction. Every event is a message on the category's topic keyed by the stream id;
+ * the rows' own topic and key are not used. created_at is the transaction's start, the column's default.
  */
 export async function appendStreamEvents(executor: Executor, stream: StreamTarget, rows: readonly AppendRow[]): Promise<StreamAppended> {
-  const { payloads, headers } = jsonColumns(rows);
   const { rows: result } = await executor.query<StreamAppendRow>(streamAppendSql, [
+    rowsJson(rows),
     stream.streamId,
     stream.category,
     stream.expected,
-    rows.map((row) => row.id),
-    rows.map((row) => row.type),
-    payloads,
-    headers,
   ]);
   const row = result[0] as StreamAppendRow;
   return {
