@@ -157,7 +157,7 @@ async function main(): Promise<void> {
       await emmett.appendToStream('tally-big', batch);
     }
     const aggregate = { name: 'tally', initialState, evolve, snapshots: { policy: { every: 1_000 } } };
-    await store.aggregate<Tally, Placed>('tally-big', aggregate);
+    await store.aggregate<Tally, Placed>('tally-big', aggregate, { saveSnapshots: true });
     await store.append('tally-big', [item(1), item(2), item(3)]);
     const loaders: [string, () => Promise<unknown>][] = [
       ['full', () => store.aggregate<Tally, Placed>('tally-big', { initialState, evolve })],

@@ -41,7 +41,7 @@ export interface PostboxOptions {
 }
 
 export interface MaintenanceOptions {
-  /** Topic retention (seed 001's OUTBOX_CLEANUP_*). */
+  /** Topic retention (OUTBOX_CLEANUP_*). */
   retention?: { intervalMs: number; olderThanMs: number; topics?: readonly string[] };
   /** Zombie clean-up of ephemeral groups. */
   zombies?: { intervalMs: number; olderThanMs: number };

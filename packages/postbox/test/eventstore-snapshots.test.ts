@@ -46,17 +46,31 @@ describe.each(backends)('snapshots on $name', (backend) => {
   });
   afterAll(() => env.cleanup());
 
+  it('only reads when loading unless asked to save: the bulk job then finds the stream without a snapshot', async () => {
+    const id = 'tally-read-only';
+    await appendMany(store, id, 1, 250);
+    const aggregate = tally({ policy: { every: 100 } });
+    expect(await store.aggregate(id, aggregate)).toMatchObject({ snapshot: 'none', replayed: 250, version: 250 });
+    const count = async () =>
+      (await postbox.db.query<{ n: number }>('select count(*)::int as n from postbox.snapshots where stream_id = $1', [id])).rows[0]?.n;
+    expect(await count()).toBe(0);
+    expect(await store.createSnapshots(aggregate, { every: 100 })).toMatchObject({ created: 1, failed: 0 });
+    expect(await count()).toBe(1);
+    expect(await store.aggregate(id, aggregate)).toMatchObject({ snapshot: 'used', snapshotVersion: 250, replayed: 0 });
+  });
+
   it('loads a 10,000-event stream from its snapshot and the tail, to the same state as a full replay', async () => {
     const id = 'tally-big';
+    const save = { saveSnapshots: true };
     await appendMany(store, id, 1, 10_000);
     const aggregate = tally({ policy: { every: 1_000 } });
-    const first = await store.aggregate(id, aggregate);
+    const first = await store.aggregate(id, aggregate, save);
     expect(first).toMatchObject({ snapshot: 'none', replayed: 10_000, version: 10_000 });
     const { rows } = await postbox.db.query<{ version: string }>('select version::text from postbox.snapshots where stream_id = $1', [id]);
     expect(rows).toEqual([{ version: '10000' }]);
 
     await appendMany(store, id, 10_001, 37);
-    const fromSnapshot = await store.aggregate(id, aggregate);
+    const fromSnapshot = await store.aggregate(id, aggregate, save);
     const full = await store.aggregate(id, { ...aggregate, snapshots: false });
     expect(full).toMatchObject({ snapshot: 'none', replayed: 10_037 });
     expect(fromSnapshot).toMatchObject({ snapshot: 'used', snapshotVersion: 10_000, replayed: 37, version: 10_037 });
@@ -66,16 +80,17 @@ describe.each(backends)('snapshots on $name', (backend) => {
 
   it('falls back to a full replay when the snapshot is damaged, cannot be read back, or is of an older schema, and replaces it', async () => {
     const id = 'tally-damaged';
+    const save = { saveSnapshots: true };
     await appendMany(store, id, 1, 500);
     const aggregate = tally({ policy: { every: 100 } });
-    await store.aggregate(id, aggregate);
+    await store.aggregate(id, aggregate, save);
     const full = await store.aggregate(id, { ...aggregate, snapshots: false });
 
     await postbox.db.query(`update postbox.snapshots set state = jsonb_set(state, '{sum}', '1') where stream_id = $1`, [id]);
-    const damaged = await store.aggregate(id, aggregate);
+    const damaged = await store.aggregate(id, aggregate, save);
     expect(damaged).toMatchObject({ snapshot: 'unreadable', replayed: 500 });
     expect(damaged.state).toEqual(full.state);
-    expect(await store.aggregate(id, aggregate)).toMatchObject({ snapshot: 'used', replayed: 0, state: full.state });
+    expect(await store.aggregate(id, aggregate, save)).toMatchObject({ snapshot: 'used', replayed: 0, state: full.state });
 
     const picky = tally({
       policy: { every: 100 },
@@ -83,20 +98,20 @@ describe.each(backends)('snapshots on $name', (backend) => {
         throw new Error('unknown shape');
       },
     });
-    const unreadable = await store.aggregate(id, picky);
+    const unreadable = await store.aggregate(id, picky, save);
     expect(unreadable).toMatchObject({ snapshot: 'unreadable', replayed: 500, state: full.state });
 
     await postbox.db.query('update postbox.snapshots set version = 9999 where stream_id = $1', [id]);
-    expect(await store.aggregate(id, aggregate)).toMatchObject({ snapshot: 'unreadable', replayed: 500, state: full.state });
+    expect(await store.aggregate(id, aggregate, save)).toMatchObject({ snapshot: 'unreadable', replayed: 500, state: full.state });
 
     const v2 = tally({ policy: { every: 100 }, schemaVersion: 2 });
-    expect(await store.aggregate(id, v2)).toMatchObject({ snapshot: 'stale', replayed: 500, state: full.state });
+    expect(await store.aggregate(id, v2, save)).toMatchObject({ snapshot: 'stale', replayed: 500, state: full.state });
     const { rows } = await postbox.db.query<{ schema_version: number }>(
       'select schema_version from postbox.snapshots where stream_id = $1',
       [id],
     );
     expect(rows).toEqual([{ schema_version: 2 }]);
-    expect(await store.aggregate(id, v2)).toMatchObject({ snapshot: 'used', replayed: 0 });
+    expect(await store.aggregate(id, v2, save)).toMatchObject({ snapshot: 'used', replayed: 0 });
   });
 
   it('keeps snapshots of a function policy, and from the command handler in the append transaction', async () => {

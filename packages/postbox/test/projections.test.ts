@@ -202,6 +202,29 @@ describe.each(backends)('projections on $name', (backend) => {
     expect((await runner.status()).failures).toBe(0);
   });
 
+  it('returns to running on the first batch that commits, in whichever process recorded the faults, without a resume', async () => {
+    const failing = await run(
+      totals({
+        name: 'handover-totals',
+        table: 'handover_totals',
+        category: 'handover',
+        async before() {
+          throw new Error('the first process cannot reach its read model');
+        },
+      }),
+      { maxFailures: 2 },
+    );
+    await placeOrders(store, 'handover', 2, 1);
+    await waitFor(async () => (await failing.status()).status === 'faulted', 15_000, 'the projection to fault');
+    await failing.stop();
+    // Another process (here, a second runner) takes over with a handler that works; nobody resumes.
+    const healthy = await run(totals({ name: 'handover-totals', table: 'handover_totals', category: 'handover' }), { maxFailures: 2 });
+    await waitFor(async () => (await healthy.status()).status === 'running', 15_000, 'the projection to return to running');
+    await waitUntilCaughtUp(healthy);
+    expect(await rows('handover_totals')).toEqual(expectedTotals(2, 1, 'handover'));
+    expect(await healthy.status()).toMatchObject({ status: 'running', failures: 0 });
+  });
+
   it('sends an event that fails permanently to dead letters and moves on; a retried dead letter is applied', async () => {
     let poisoned = true;
     const runner = await run(

@@ -84,7 +84,7 @@ export function registerDeadLetters(program: Command, context: CliContext): void
       .description('Redeliver dead letters to their own group (only that group sees them again)')
       .argument('[id]', 'the dead letter id'),
   )
-    .option('--all', 'every open dead letter (narrow with --group/--topic)')
+    .option('--all', 'every pending dead letter (narrow with --group/--topic); those already retrying are left as they are')
     .action(async (id: string | undefined, flags: FilterFlags & { all?: boolean }) => {
       const count = await withPostbox(flags, context.env, (postbox) => postbox.deadLetters.retry(target(id, flags)));
       await context.out.line(`${count} dead letter${count === 1 ? '' : 's'} queued for redelivery.`);
@@ -96,7 +96,7 @@ export function registerDeadLetters(program: Command, context: CliContext): void
       .description('Mark dead letters as discarded; they stay on record')
       .argument('[id]', 'the dead letter id'),
   )
-    .option('--all', 'every open dead letter (narrow with --group/--topic)')
+    .option('--all', 'every open dead letter, pending or retrying (narrow with --group/--topic)')
     .action(async (id: string | undefined, flags: FilterFlags & { all?: boolean }) => {
       const count = await withPostbox(flags, context.env, (postbox) => postbox.deadLetters.discard(target(id, flags)));
       await context.out.line(`${count} dead letter${count === 1 ? '' : 's'} discarded.`);

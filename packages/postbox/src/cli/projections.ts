@@ -115,7 +115,7 @@ export function registerProjections(program: Command, context: CliContext): void
   for (const [verb, description, done] of [
     ['rebuild', 'Build the next read-model version from the beginning beside the active one; swap when caught up', 'rebuild requested'],
     ['pause', 'Stop the projection in every process (its status shows stopped)', 'paused'],
-    ['resume', 'Start a paused or faulted projection again', 'resumed'],
+    ['resume', 'Start a paused projection again (also clears its failure count)', 'resumed'],
   ] as const) {
     projections
       .command(verb)

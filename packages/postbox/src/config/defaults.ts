@@ -13,7 +13,7 @@ export const defaults = Object.freeze({
   deadLetterChannel: 'postbox_dead_letters',
   /** Dead letters redelivered in one transaction when they are retried. */
   redeliveryBatchSize: 100,
-  /** Largest serialised payload accepted by the outbox (seed 002 used 10 MB; 1 MiB keeps rows lean). */
+  /** Largest serialised payload accepted by the outbox (1 MiB keeps rows lean; raise it per instance). */
   payloadLimitBytes: 1_048_576,
   /** Longest topic, type or group name, in characters. */
   maxNameLength: 200,
@@ -39,7 +39,7 @@ export const defaults = Object.freeze({
     startFrom: 'earliest' as 'earliest' | 'latest',
   }),
   pool: Object.freeze({
-    /** Seed 000's connection tuning: limit, idle timeout and lifetime. */
+    /** Connection pool: limit, idle timeout and lifetime of a connection. */
     max: 10,
     idleTimeoutMs: 30_000,
     maxLifetimeMs: 300_000,
@@ -50,7 +50,7 @@ export const defaults = Object.freeze({
     lockTimeoutMs: 60_000,
   }),
   cleanup: Object.freeze({
-    /** Seed 001's OUTBOX_CLEANUP_* settings: retention of plain topics. Off unless asked for. */
+    /** OUTBOX_CLEANUP_*: retention of plain topics. Off unless asked for. */
     enabled: false,
     intervalMs: 86_400_000,
     afterDays: 7,
@@ -63,7 +63,7 @@ export const defaults = Object.freeze({
     intervalMs: 3_600_000,
   }),
   router: Object.freeze({
-    /** Attempts per message before it goes to dead letters (seed 001's OUTBOX_RETRY_ATTEMPTS). */
+    /** Attempts per message before it goes to dead letters (OUTBOX_RETRY_ATTEMPTS). */
     maxAttempts: 3,
     initialRetryDelayMs: 200,
     maxRetryDelayMs: 10_000,
@@ -78,7 +78,7 @@ export const defaults = Object.freeze({
     redeliveryIntervalMs: 1_000,
   }),
   relay: Object.freeze({
-    /** Seed 001's OUTBOX_ENABLED: a relay configured from the environment runs unless it is false. */
+    /** OUTBOX_ENABLED: a relay configured from the environment runs unless it is false. */
     enabled: true,
     /** The relay's consumer group; with OUTBOX_SERVICE_NAME it is `<service>-relay`. */
     group: 'postbox-relay',
@@ -92,9 +92,9 @@ export const defaults = Object.freeze({
     /** First delay before a failed batch is sent again; doubles up to maxRetryDelayMs. */
     retryDelayMs: 250,
     maxRetryDelayMs: 30_000,
-    /** Seed 002's OUTBOX_OPERATION_TIMEOUT: the longest one batch's send may take, broker acknowledgement included. */
+    /** OUTBOX_OPERATION_TIMEOUT: the longest one batch's send may take, broker acknowledgement included. */
     sendTimeoutMs: 25_000,
-    /** Seed 002's OUTBOX_MAX_RETRIES: KafkaJS retries within one send, before the batch counts as failed. */
+    /** OUTBOX_MAX_RETRIES: KafkaJS retries within one send, before the batch counts as failed. */
     sendRetries: 3,
     /** KafkaJS's first retry delay within one send; it grows up to sendRetryMaxDelayMs. */
     sendRetryDelayMs: 100,

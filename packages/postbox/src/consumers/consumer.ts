@@ -38,7 +38,7 @@ export interface ConsumerOptions {
   topics: readonly string[];
   /** Where a new group starts. An existing group always resumes from its checkpoint. */
   startFrom?: StartFrom;
-  /** A per-process group (seed 000): recorded as ephemeral and removed by zombie cleanup once stale. */
+  /** A per-process group (one per pod): recorded as ephemeral and removed by zombie cleanup once stale. */
   ephemeral?: boolean;
   /** The handler's writes commit together with the checkpoint (exactly-once effects). */
   transactional?: boolean;

@@ -2,7 +2,7 @@ import type { Executor } from '../sql/database.js';
 
 /**
  * Deletes ephemeral groups (one per process or pod) not seen for olderThanMs and not leased now.
- * Durable groups are never touched: this replaces seed 000's `LIKE '%_instance_%'` clean-up.
+ * Durable groups are never touched: groups are told apart by their recorded `ephemeral` flag, not by a name pattern.
  */
 export async function cleanupZombieGroups(db: Executor, olderThanMs: number): Promise<string[]> {
   const { rows } = await db.query<{ group_name: string }>(

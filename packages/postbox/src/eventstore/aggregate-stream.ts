@@ -25,7 +25,10 @@ export interface AggregateStreamOptions<State, E extends EventLike = EventLike> 
   upcasters?: Upcasters;
   /** Point-in-time state for audits; snapshots are not used then. */
   asOf?: AsOf;
-  /** Writes a snapshot when the policy asks, or to replace a stale or unreadable one; true by default. */
+  /**
+   * Writes a snapshot when the policy asks, or to replace a stale or unreadable one. False by default:
+   * a load only reads; the command handler and the bulk job (createSnapshots) write snapshots.
+   */
   saveSnapshots?: boolean;
   logger?: Logger;
 }
@@ -138,7 +141,7 @@ export async function aggregateOn<State, E extends EventLike>(
     replayed,
     lastEvent: lastEvent && { globalPosition: lastEvent.globalPosition, createdAt: lastEvent.createdAt },
   };
-  if (snapshots && options.saveSnapshots !== false && lastEvent) {
+  if (snapshots && options.saveSnapshots === true && lastEvent) {
     const replace = snapshot === 'stale' || snapshot === 'unreadable';
     if (replace || shouldSnapshot(snapshots.policy, { streamId, version, eventsSinceSnapshot: version - snapshotVersion, state })) {
       await storeSnapshot(db, options.name as string, snapshots, result, replace).catch((error) =>

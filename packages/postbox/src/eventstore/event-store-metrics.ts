@@ -11,7 +11,7 @@ function existing<T extends Metric>(registry: Registry, name: string): T | undef
 }
 
 /**
- * The event store's metrics, with seed 004's names (without its `mink_` prefix). They go on the
+ * The event store's metrics, under the names event-sourcing users expect (without a `mink_` prefix). They go on the
  * registry given, typically `router.metrics.registry`, so one /metrics serves everything; a second
  * EventStoreMetrics on the same registry shares the first one's metrics. With a database, projection
  * lag is read from it at scrape time.

@@ -1,7 +1,7 @@
 import type { OutgoingMessage } from './outgoing-message.js';
 
 /**
- * A small fluent builder for messages, after seed 001's EventBuilder:
+ * A small fluent builder for messages, for code written in the builder style:
  * `messageBuilder('order.created', order.id).topic('orders').userId(u).traceId(t).version(2).payload(p).build()`.
  * The second argument is the partition key.
  */

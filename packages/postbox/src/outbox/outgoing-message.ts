@@ -1,4 +1,4 @@
-/** What a caller enqueues. Seed 001's options are typed fields here. */
+/** What a caller enqueues: the common headers are typed fields. */
 export interface OutgoingMessage<P = unknown> {
   topic: string;
   type: string;

@@ -99,7 +99,10 @@ export async function pauseProjection(db: Executor, name: string): Promise<Proje
   return record;
 }
 
-/** Resumes a paused or faulted projection, clearing its failure count. */
+/**
+ * Resumes a paused projection, and clears its failure count. A faulted projection needs no resume:
+ * it returns to running on its first batch that commits.
+ */
 export async function resumeProjection(db: Executor, name: string): Promise<ProjectionRecord> {
   const { rows } = await db.query(
     `update postbox.projections set paused = false, faulted = false, failures = 0, updated_at = now() where name = $1 returning ${columns}`,

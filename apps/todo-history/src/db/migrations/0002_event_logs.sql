@@ -1,4 +1,4 @@
--- The history of seed 003: todo_event_logs with its columns and four indexes, plus where each row
+-- The todo history: todo_event_logs with its columns and four indexes, plus where each row
 -- came from. With the timescaledb extension it is a hypertable of 1-day chunks; otherwise a table
 -- partitioned by day on "timestamp", with a default partition so that no insert ever fails.
 create schema if not exists todo_history;

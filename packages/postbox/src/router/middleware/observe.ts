@@ -4,7 +4,7 @@ import type { RoutedMessage } from '../routed-message.js';
 
 /**
  * The outermost middleware: a logger child carrying the message's ids, and metrics of the
- * outcome and duration. Kafka messages also count under the seed's kafka_* names.
+ * outcome and duration. Kafka messages also count under the kafka_* names.
  */
 export function observe(metrics: PostboxMetrics | undefined): Middleware {
   return (next) => async (message, context) => {

@@ -30,7 +30,7 @@ export interface KafkaRelayOptions {
   /** Delay before a failed batch is sent again; it doubles up to maxRetryDelayMs. */
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
-  /** The longest one batch's send may take (seed 002's OUTBOX_OPERATION_TIMEOUT). */
+  /** The longest one batch's send may take (OUTBOX_OPERATION_TIMEOUT). */
   sendTimeoutMs?: number;
   /** KafkaJS retries within one send, and their first and largest delay. */
   sendRetries?: number;
