@@ -4,8 +4,8 @@ import { defineConfig } from 'vitest/config';
 process.env.POSTBOX_TEST_RUN_ID ??= String(process.pid);
 
 export default defineConfig({
-  resolve: { conditions: ['source'] },
-  ssr: { resolve: { conditions: ['source'] } },
+  resolve: { conditions: ['postbox-source'] },
+  ssr: { resolve: { conditions: ['postbox-source'] } },
   test: {
     globalSetup: ['packages/postbox/test/support/global-setup.ts'],
     testTimeout: 60_000,

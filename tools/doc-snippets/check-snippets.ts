@@ -2,7 +2,7 @@
  * Type-checks every ```ts / ```typescript block of README.md and docs/**\/*.md against the package,
  * in one TypeScript program. Each block is a module of its own, so blocks never see each other's
  * names. `postbox`, `postbox/kafka`, `postbox/ops` and `postbox/testing` resolve through the
- * workspace with the `source` condition (tsconfig.base.json), so nothing needs to be built first.
+ * workspace with the `postbox-source` condition (tsconfig.base.json), so nothing needs to be built first.
  * Errors are reported at the Markdown file and line: `docs/consumer-groups.md:42: error TS2304: ...`.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -32,10 +32,11 @@ export interface CheckResult {
   ms: number;
 }
 
-/** README.md and every Markdown file under docs/, relative to root, sorted. */
+/** The READMEs users read (the repository's and the published package's) and every Markdown file under docs/, relative to root, sorted. */
 export function documentationFiles(root: string): string[] {
   const found: string[] = [];
   if (existsSync(join(root, 'README.md'))) found.push('README.md');
+  if (existsSync(join(root, 'packages/postbox/README.md'))) found.push('packages/postbox/README.md');
   const walk = (dir: string) => {
     if (!existsSync(dir)) return;
     for (const entry of readdirSync(dir, { withFileTypes: true })) {

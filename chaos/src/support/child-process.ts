@@ -126,7 +126,7 @@ export class ChildHandle {
 }
 
 /**
- * Starts TypeScript entry points as processes of their own (`node --conditions=source --import tsx`)
+ * Starts TypeScript entry points as processes of their own (`node --conditions=postbox-source --import tsx`)
  * and remembers them, so that a scenario that fails half-way leaves none behind.
  */
 export class ProcessGroup {
@@ -143,7 +143,7 @@ export class ProcessGroup {
   start(name: string, file: string, env: Record<string, string | undefined>): ChildHandle {
     const merged: Record<string, string | undefined> = { ...process.env, ...env };
     for (const [key, value] of Object.entries(merged)) if (value === undefined) delete merged[key];
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', file], {
+    const child = spawn(process.execPath, ['--conditions=postbox-source', '--import', 'tsx', file], {
       cwd: repositoryRoot,
       env: merged,
       stdio: ['ignore', 'pipe', 'pipe'],

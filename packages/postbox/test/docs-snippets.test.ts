@@ -1,35 +1,24 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runToEnd } from './support/child.js';
 
 // The documentation check (tools/doc-snippets) type-checks every TypeScript block of README.md and
 // docs/ against the package. It runs as a child process, as CI and people run it.
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const check = join(root, 'tools', 'doc-snippets', 'check.ts');
 
-interface Run {
+interface CheckRun {
   code: number | null;
   lines: string[];
   stderr: string;
 }
 
-function runCheck(args: readonly string[]): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', check, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => {
-    stdout += String(chunk);
-  });
-  child.stderr.on('data', (chunk) => {
-    stderr += String(chunk);
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, lines: stdout.split('\n').filter((line) => line !== ''), stderr }));
-  });
+async function runCheck(args: readonly string[]): Promise<CheckRun> {
+  const { code, stdout, stderr } = await runToEnd(process.execPath, ['--import', 'tsx', check, ...args], { cwd: root });
+  return { code, lines: stdout.split('\n').filter((line) => line !== ''), stderr };
 }
 
 const fence = '```';

@@ -14,7 +14,7 @@ export interface MainProcess {
 /** Starts `npm start`'s entry point as a process of its own, with no database settings but those in env. */
 export function startMainProcess(env: Record<string, string>): MainProcess {
   const { DATABASE_URL: _url, TIMESCALE_URI: _uri, POSTBOX_DATA_DIR: _dir, ...inherited } = process.env;
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', main], {
+  const child = spawn(process.execPath, ['--conditions=postbox-source', '--import', 'tsx', main], {
     cwd: root,
     env: { ...inherited, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
