@@ -57,7 +57,7 @@ while (Date.now() < deadline && !received.some((m) => (m.payload as { id: string
 
 const [status] = await postbox.groupStatus('quickstart-billing');
 console.log(
-  `group ${status?.group}: ${received.length} consumed this run, lag ${status?.lagMessages}, checkpoint #${status?.checkpoint.globalPosition}`,
+  `group ${status?.group}: ${received.length} consumed this run, lag ${status?.lagMessages}, checkpoint #${status?.partitions[0]?.checkpoint.globalPosition}`,
 );
 console.log(`Data kept in ${dataDir}; run again to see the group resume from its checkpoint.`);
 await postbox.close();

@@ -96,8 +96,9 @@ async function main(): Promise<void> {
 
     // A group reading the `postboxheard…` categories holds a lease (no process behind it), so those appends send the NOTIFY.
     await variants.db.query(
-      `insert into postbox.consumer_groups (group_name, topics, lease_owner, lease_expires_at)
-       values ('bench-listener', $1::text[], 'bench', now() + interval '1 day')`,
+      `with g as (insert into postbox.consumer_groups (group_name, topics) values ('bench-listener', $1::text[]) returning group_name)
+       insert into postbox.group_partitions (group_name, partition, lease_owner, lease_expires_at)
+       select group_name, 0, 'bench', now() + interval '1 day' from g`,
       [[`postboxheard1`, `postboxheard${perBatch}`]],
     );
     const contenders: [string, Appender][] = [
@@ -201,7 +202,7 @@ async function main(): Promise<void> {
     const until = async (group: string) => {
       for (;;) {
         const { rows } = await client.query<{ at: string }>(
-          'select checkpoint_position::text as at from postbox.consumer_groups where group_name = $1',
+          'select checkpoint_position::text as at from postbox.group_partitions where group_name = $1 and partition = 0',
           [group],
         );
         if (rows[0] && BigInt(rows[0].at) >= last) return;

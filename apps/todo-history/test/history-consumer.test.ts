@@ -18,7 +18,7 @@ import {
 
 /** The README's "reset a consumer group to a time" statement, verbatim but for its parameters. */
 const resetGroupToTime = `
-update postbox.consumer_groups
+update postbox.group_partitions
    set (checkpoint_transaction_id, checkpoint_position) = (
          select coalesce(last.transaction_id, '0'::xid8), coalesce(last.global_position, 0)
          from (select 1) as one
@@ -28,7 +28,7 @@ update postbox.consumer_groups
            order by transaction_id desc, global_position desc
            limit 1
          ) as last on true),
-       start_snapshot = null, last_error = null, updated_at = now()
+       last_error = null, updated_at = now()
  where group_name = $1`;
 
 async function groupStatus(system: TestSystem) {

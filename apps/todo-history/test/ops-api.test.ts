@@ -76,7 +76,7 @@ describe('ops API on loopback without a token', () => {
     );
     const metrics = await call(system, 'GET', '/metrics');
     expect(metrics.status).toBe(200);
-    expect(metrics.response.body).toContain('postbox_consumer_lag_messages{group="todo-consumer-group-go"}');
+    expect(metrics.response.body).toContain('postbox_consumer_lag_messages{group="todo-consumer-group-go",partition="0"}');
     expect(metrics.response.body).toMatch(
       /postbox_messages_handled_total\{group="todo-consumer-group-go",handler="todo-history",outcome="dead_lettered"\} [1-9]/,
     );

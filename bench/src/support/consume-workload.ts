@@ -14,8 +14,8 @@ order by m.transaction_id, m.global_position
 limit $4`;
 
 const rawCheckpointSql = `
-update postbox.consumer_groups set checkpoint_transaction_id = $2::xid8, checkpoint_position = $3::bigint, updated_at = now()
-where group_name = $1`;
+update postbox.group_partitions set checkpoint_transaction_id = $2::xid8, checkpoint_position = $3::bigint, updated_at = now()
+where group_name = $1 and partition = 0`;
 
 /**
  * The raw limit: the same ordered read below the watermark, JSON parsed by the driver, one checkpoint
@@ -24,7 +24,11 @@ where group_name = $1`;
 export async function readRaw(session: Session, group: string, total: number, batchSize: number): Promise<number> {
   await session.query('set enable_seqscan = off');
   await session.query('set enable_bitmapscan = off');
-  await session.query('insert into postbox.consumer_groups (group_name, topics) values ($1, $2)', [group, [topic]]);
+  await session.query(
+    `with g as (insert into postbox.consumer_groups (group_name, topics) values ($1, $2) returning group_name)
+     insert into postbox.group_partitions (group_name, partition) select group_name, 0 from g`,
+    [group, [topic]],
+  );
   const { ms } = await timed(async () => {
     let transactionId = '0';
     let position = '0';

@@ -57,7 +57,7 @@ exitOnSignals(async () => {
 await router.start();
 const lease = setInterval(async () => {
   const [status] = await postbox.groupStatus(group).catch(() => []);
-  if (status?.leaseActive) {
+  if (status?.partitions[0]?.owner) {
     clearInterval(lease);
     announce('active');
   }

@@ -24,7 +24,7 @@ exitOnSignals(async () => {
 await router.start();
 const timer = setInterval(async () => {
   const [status] = await postbox.groupStatus(group).catch(() => []);
-  if (status?.leaseActive) {
+  if (status?.partitions[0]?.owner) {
     clearInterval(timer);
     announce('active');
   }

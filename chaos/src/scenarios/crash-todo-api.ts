@@ -27,7 +27,7 @@ interface RunningApp {
 /** When the history consumer of the app with this pid has committed a batch since `since` (server clock). */
 async function historyResumedBy(postbox: Postbox, pid: number | undefined, since: Date): Promise<boolean> {
   const { rows } = await postbox.db.query<{ owner: string }>(
-    'select lease_owner as owner from postbox.consumer_groups where group_name = $1 and updated_at >= $2 and last_error is null',
+    'select lease_owner as owner from postbox.group_partitions where group_name = $1 and updated_at >= $2 and last_error is null',
     [group, since],
   );
   return rows.some((row) => ownerPid(row.owner ?? '') === pid);

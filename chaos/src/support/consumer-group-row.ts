@@ -11,7 +11,7 @@ export async function groupLease(db: Executor, group: string): Promise<GroupLeas
   const { rows } = await db.query<{ owner: string | null; checkpoint: string }>(
     `select case when lease_expires_at > now() then lease_owner end as owner,
             checkpoint_transaction_id::text || '/' || checkpoint_position::text as checkpoint
-     from postbox.consumer_groups where group_name = $1`,
+     from postbox.group_partitions where group_name = $1 and partition = 0`,
     [group],
   );
   return rows[0];
@@ -30,8 +30,8 @@ export async function serverNow(db: Executor): Promise<Date> {
  */
 export async function committedByAnotherOwner(db: Executor, group: string, formerOwner: string, since: Date): Promise<boolean> {
   const { rows } = await db.query(
-    `select 1 from postbox.consumer_groups
-     where group_name = $1 and lease_owner is not null and lease_owner <> $2 and updated_at >= $3 and last_error is null`,
+    `select 1 from postbox.group_partitions
+     where group_name = $1 and partition = 0 and lease_owner is not null and lease_owner <> $2 and updated_at >= $3 and last_error is null`,
     [group, formerOwner, since],
   );
   return rows.length > 0;
@@ -42,8 +42,9 @@ export async function groupLag(db: Executor, group: string): Promise<number> {
   const { rows } = await db.query<{ lag: number }>(
     `select count(*)::int as lag
      from postbox.consumer_groups g
-     join postbox.messages m on m.topic = any(g.topics)
-      and (m.transaction_id, m.global_position) > (g.checkpoint_transaction_id, g.checkpoint_position)
+     join postbox.group_partitions p on p.group_name = g.group_name
+     join postbox.messages m on m.topic = any(g.topics) and p.partition = postbox.partition_of(m.bucket, g.partitions)
+      and (m.transaction_id, m.global_position) > (p.checkpoint_transaction_id, p.checkpoint_position)
      where g.group_name = $1`,
     [group],
   );
@@ -59,12 +60,13 @@ export function ownerPid(owner: string): number | undefined {
 /** The group's row in words, for a report of a group that did not recover. */
 export async function describeGroupRow(db: Executor, group: string): Promise<string> {
   const { rows } = await db.query<Record<string, unknown>>(
-    `select lease_owner, lease_expires_at > now() as lease_active, last_error, updated_at, last_seen_at,
-            checkpoint_transaction_id::text || '/' || checkpoint_position::text as checkpoint
-     from postbox.consumer_groups where group_name = $1`,
+    `select p.partition, p.lease_owner, p.lease_expires_at > now() as lease_active, p.last_error, p.updated_at, g.last_seen_at,
+            p.checkpoint_transaction_id::text || '/' || p.checkpoint_position::text as checkpoint
+     from postbox.consumer_groups g join postbox.group_partitions p on p.group_name = g.group_name
+     where g.group_name = $1 order by p.partition`,
     [group],
   );
-  return JSON.stringify(rows[0] ?? null);
+  return JSON.stringify(rows);
 }
 
 /**

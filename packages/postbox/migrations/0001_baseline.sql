@@ -177,6 +177,13 @@ language sql volatile parallel safe as $$
     'hex')::uuid
 $$;
 
+-- The topics that a process reads now, that is holds the lease of a consumer group reading them:
+-- the wake-up rule of postbox.append. As one set, asked once per append.
+create function postbox.topics_with_readers() returns setof text
+language sql stable as $$
+  select distinct t.topic from postbox.consumer_groups g cross join unnest(g.topics) as t(topic) where g.lease_expires_at > now()
+$$;
+
 -- The one write to the log: the outbox from TypeScript, postbox.publish from SQL and the events of
 -- a stream all insert here. p_rows is a JSON array of messages, each an object with "id", "topic",
 -- "type", "key", "payload" and "headers"; one JSON document carries any number of them, and the
@@ -249,10 +256,8 @@ begin
          -- row by row, and PostgreSQL delivers one of a transaction's identical notifications:
          -- building the set of their topics would cost more for the usual batch of one topic.
          case when p_stream_id is not null
-           then (select count(pg_notify('{{notifyChannel}}', p_category))
-                 where exists (select from postbox.consumer_groups g where p_category = any(g.topics) and g.lease_expires_at > now()))
-           else count(pg_notify('{{notifyChannel}}', i.topic)) filter (
-             where exists (select from postbox.consumer_groups g where i.topic = any(g.topics) and g.lease_expires_at > now()))
+           then (select count(pg_notify('{{notifyChannel}}', p_category)) where p_category in (select t.topic from postbox.topics_with_readers() as t(topic)))
+           else count(pg_notify('{{notifyChannel}}', i.topic)) filter (where i.topic in (select t.topic from postbox.topics_with_readers() as t(topic)))
          end
   into global_positions, v_woken
   from inserted i;

@@ -3,7 +3,8 @@ export { parseDuration } from './config/duration.js';
 export { loadEnvConfig, type PostboxEnvConfig } from './config/env.js';
 export { type BatchContext, Consumer, type ConsumerOptions, type ConsumerState } from './consumers/consumer.js';
 export type { StartFrom } from './consumers/group-store.js';
-export type { GroupStatus, LogStatus, TopicStatus } from './consumers/status.js';
+export type { RepartitionResult } from './consumers/repartition.js';
+export type { GroupStatus, LogStatus, MemberStatus, PartitionStatus, TopicStatus } from './consumers/status.js';
 export { cleanupZombieGroups } from './consumers/zombies.js';
 export {
   type DeadLetter,
@@ -79,6 +80,7 @@ export { StreamStateError, type StreamStateErrorCode } from './eventstore/stream
 export { UpcastError } from './eventstore/upcast-error.js';
 export { type Upcaster, Upcasters } from './eventstore/upcasters.js';
 export type { LogMessage, MessageHeaders } from './log/message.js';
+export { bucketOf, partitionOf, partitionOfBucket } from './log/partition.js';
 export { beginningOfLog, comparePositions, type LogPosition } from './log/position.js';
 export { type ReadOptions, readAfter } from './log/read.js';
 export { applyRetention, type RetentionOptions } from './log/retention.js';

@@ -1,6 +1,7 @@
 import { defaults } from './config/defaults.js';
 import { loadEnvConfig, type PostboxEnvConfig } from './config/env.js';
 import { Consumer, type ConsumerOptions } from './consumers/consumer.js';
+import { type RepartitionResult, repartitionGroup } from './consumers/repartition.js';
 import { deleteGroup, type GroupStatus, groupStatuses, type LogStatus, logStatus } from './consumers/status.js';
 import { cleanupZombieGroups } from './consumers/zombies.js';
 import {
@@ -161,6 +162,15 @@ export class Postbox {
 
   deleteGroup(group: string): Promise<boolean> {
     return deleteGroup(this.db, group);
+  }
+
+  /**
+   * Gives a group a new number of partitions, while no process runs it. Each new partition starts
+   * at the earliest checkpoint of the old ones: nothing is skipped, and the messages between that
+   * and the other old checkpoints are delivered again.
+   */
+  repartitionGroup(group: string, partitions: number): Promise<RepartitionResult> {
+    return repartitionGroup(this.db, group, partitions);
   }
 
   /** Dead letters: list, show, retry (redelivered to their group only) and discard. */

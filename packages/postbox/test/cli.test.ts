@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { acquireLease, ensureGroup } from '../src/consumers/group-store.js';
+import { acquirePartitions, ensureGroup } from '../src/consumers/group-store.js';
 import { Postbox } from '../src/postbox.js';
 import { cli, lines } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
@@ -23,7 +23,7 @@ describe.concurrent('postbox CLI', () => {
 
   const checkpoint = async (group: string) => {
     const { rows } = await postbox.db.query<{ tx: string; pos: string }>(
-      'select checkpoint_transaction_id::text as tx, checkpoint_position::text as pos from postbox.consumer_groups where group_name = $1',
+      'select checkpoint_transaction_id::text as tx, checkpoint_position::text as pos from postbox.group_partitions where group_name = $1 and partition = 0',
       [group],
     );
     return rows[0];
@@ -131,13 +131,13 @@ describe.concurrent('postbox CLI', () => {
     const status = await cli(['status', '--json'], env);
     expect(status.code).toBe(0);
     const report = JSON.parse(status.stdout) as {
-      groups: { group: string; lagMessages: number; lagSeconds: number; checkpoint: { globalPosition: string } }[];
+      groups: { group: string; lagMessages: number; lagSeconds: number; partitions: { checkpoint: { globalPosition: string } }[] }[];
       topics: { topic: string; messages: number }[];
     };
     const billing = report.groups.find((group) => group.group === 'billing');
     expect(billing?.lagMessages).toBe(1);
     expect(billing?.lagSeconds).toBeGreaterThan(0);
-    expect(billing?.checkpoint.globalPosition).toBe(two?.position.globalPosition);
+    expect(billing?.partitions[0]?.checkpoint.globalPosition).toBe(two?.position.globalPosition);
     expect(report.topics.find((topic) => topic.topic === 'orders')?.messages).toBe(3);
 
     const second = await cli(['tail', '--topic', 'orders', '--group', 'billing', '--json', '--limit', '5', '--timeout', '0.3'], env);
@@ -175,7 +175,7 @@ describe.concurrent('postbox CLI', () => {
     const running = cli(['tail', '--topic', 'live', '--group', 'watcher', '--json', '--limit', '1', '--timeout', '20'], env);
     await waitFor(async () => {
       const { rows } = await postbox.db.query(
-        `select 1 from postbox.consumer_groups where group_name = 'watcher' and lease_owner is not null`,
+        `select 1 from postbox.group_partitions where group_name = 'watcher' and lease_owner is not null`,
       );
       return rows.length > 0;
     }, 30_000);
@@ -189,8 +189,8 @@ describe.concurrent('postbox CLI', () => {
   });
 
   it('says on stderr that another process holds the lease, and gives up at the timeout', async ({ expect }) => {
-    await ensureGroup(postbox.db, { name: 'busy', topics: ['orders'], startFrom: 'earliest', ephemeral: false });
-    expect(await acquireLease(postbox.db, 'busy', 'someone-else', 60_000)).toBeDefined();
+    await ensureGroup(postbox.db, { name: 'busy', topics: ['orders'], startFrom: 'earliest', ephemeral: false, partitions: 1 });
+    expect(await acquirePartitions(postbox.db, 'busy', 'someone-else', 60_000, [0], 1)).toHaveLength(1);
     const run = await cli(['tail', '--topic', 'orders', '--group', 'busy', '--json', '--timeout', '1'], env);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
@@ -205,7 +205,7 @@ describe.concurrent('postbox CLI', () => {
       ['worker_instance_fresh', true],
       ['durable_old', false],
     ] as const) {
-      await ensureGroup(postbox.db, { name, topics: ['jobs'], startFrom: 'earliest', ephemeral });
+      await ensureGroup(postbox.db, { name, topics: ['jobs'], startFrom: 'earliest', ephemeral, partitions: 1 });
     }
     await postbox.db.query(
       `update postbox.consumer_groups set last_seen_at = now() - interval '2 days' where group_name in ('worker_instance_stale', 'durable_old')`,

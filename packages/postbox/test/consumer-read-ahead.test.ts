@@ -141,7 +141,7 @@ describe.each(backends)('transactional read-ahead on $name', (backend) => {
             await spy.readAheadSettled(0);
             // Another process takes the group while this batch is in flight: its commit is fenced off.
             await postbox.db.query(
-              `update postbox.consumer_groups set lease_owner = 'other', lease_expires_at = now() + interval '1 hour' where group_name = $1`,
+              `update postbox.group_partitions set lease_owner = 'other', lease_expires_at = now() + interval '1 hour' where group_name = $1`,
               [group],
             );
             stolen = true;
@@ -151,7 +151,7 @@ describe.each(backends)('transactional read-ahead on $name', (backend) => {
       await consumer.start();
       await waitFor(() => stolen && consumer.state === 'standby', 10_000, 'the consumer to lose its lease');
       expect(await effects(group)).toEqual(range(0, 10));
-      await postbox.db.query(`update postbox.consumer_groups set lease_owner = null, lease_expires_at = null where group_name = $1`, [
+      await postbox.db.query(`update postbox.group_partitions set lease_owner = null, lease_expires_at = null where group_name = $1`, [
         group,
       ]);
       await waitFor(() => consumer.handled === 30, 10_000, 'every message after the lease came back');

@@ -191,7 +191,7 @@ describe.each(backends)('consumer groups on $name', (backend) => {
     if (backend.name === 'postgres') {
       // Another process takes the group over while the batch is in flight.
       await postbox.db.query(
-        `update postbox.consumer_groups set lease_owner = 'other', lease_expires_at = now() + interval '1 hour' where group_name = 'fence-g'`,
+        `update postbox.group_partitions set lease_owner = 'other', lease_expires_at = now() + interval '1 hour' where group_name = 'fence-g'`,
       );
     }
     release();
@@ -201,7 +201,7 @@ describe.each(backends)('consumer groups on $name', (backend) => {
       expect(rows[0]?.n).toBe(0);
       const [status] = await postbox.groupStatus('fence-g');
       expect(status?.lagMessages).toBe(1);
-      expect(status?.leaseOwner).toBe('other');
+      expect(status?.partitions[0]?.owner).toBe('other');
     } else {
       await waitFor(() => c.handled === 1, 5_000, 'the batch');
     }
@@ -226,8 +226,10 @@ describe.each(backends)('ephemeral groups and retention on $name', (backend) => 
     ] as const;
     for (const [name, ephemeral, seen, lease] of groups) {
       await postbox.db.query(
-        `insert into postbox.consumer_groups (group_name, topics, ephemeral, last_seen_at, lease_owner, lease_expires_at)
-         values ($1, '{t}', $2, now() + $3::interval, case when $4::text is null then null else 'someone' end, now() + $4::interval)`,
+        `with g as (insert into postbox.consumer_groups (group_name, topics, ephemeral, last_seen_at)
+                    values ($1, '{t}', $2, now() + $3::interval) returning group_name)
+         insert into postbox.group_partitions (group_name, partition, lease_owner, lease_expires_at)
+         select group_name, 0, case when $4::text is null then null else 'someone' end, now() + $4::interval from g`,
         [name, ephemeral, seen, lease],
       );
     }
@@ -267,7 +269,9 @@ describe.each(backends)('ephemeral groups and retention on $name', (backend) => 
       `select transaction_id::text, global_position::text from postbox.messages where topic = 'ret' and stream_id is null order by global_position limit 1 offset 1`,
     );
     await postbox.db.query(
-      `insert into postbox.consumer_groups (group_name, topics, checkpoint_transaction_id, checkpoint_position) values ('slow', '{ret}', $1::xid8, $2)`,
+      `with g as (insert into postbox.consumer_groups (group_name, topics) values ('slow', '{ret}') returning group_name)
+       insert into postbox.group_partitions (group_name, partition, checkpoint_transaction_id, checkpoint_position)
+       select group_name, 0, $1::xid8, $2 from g`,
       [rows[0]?.transaction_id, rows[0]?.global_position],
     );
     const deleted = await postbox.applyRetention({ olderThanMs: 7 * 86_400_000, batchSize: 1 });

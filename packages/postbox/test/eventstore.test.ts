@@ -326,7 +326,7 @@ describe.each(backends)('event store on $name', (backend) => {
         handleBatch: async () => {},
       });
       await consumer.start();
-      await waitFor(async () => (await postbox.groupStatus('wake-reader'))[0]?.leaseOwner != null, 10_000, 'the lease');
+      await waitFor(async () => (await postbox.groupStatus('wake-reader'))[0]?.partitions[0]?.owner != null, 10_000, 'the lease');
       const id = stream('wakeful');
       await store.append(id, event(1));
       await postbox.publish({ topic: 'wakeful-plain', type: 'plain', payload: {} });
@@ -334,7 +334,7 @@ describe.each(backends)('event store on $name', (backend) => {
       await waitFor(() => consumer.handled === 2, 20_000, 'the woken group to read both long before its poll');
       await consumer.stop();
       await marker.start();
-      await waitFor(async () => (await postbox.groupStatus('wake-marker'))[0]?.leaseOwner != null, 10_000, 'the marker lease');
+      await waitFor(async () => (await postbox.groupStatus('wake-marker'))[0]?.partitions[0]?.owner != null, 10_000, 'the marker lease');
       heard.length = 0;
       await store.append(id, event(2));
       await store.append(stream('unread'), event(1));

@@ -46,7 +46,7 @@ describe('metrics and health endpoints', () => {
     expect(text).toMatch(/postbox_messages_handled_total\{group="metered",handler="metered",outcome="dead_lettered"\} 1/);
     expect(text).toMatch(/postbox_handler_errors_total\{group="metered",handler="metered"\} 2/);
     expect(text).toMatch(/postbox_dead_letters\{group="metered"\} 1/);
-    expect(text).toMatch(/postbox_consumer_lag_messages\{group="metered"\} 0/);
+    expect(text).toMatch(/postbox_consumer_lag_messages\{group="metered",partition="0"\} 0/);
     expect(text).toMatch(/postbox_watermark_delay_seconds \d/);
     expect(text).toContain('# TYPE outbox_events_processed_total counter');
     expect(text).toContain('# TYPE kafka_events_processed_total counter');

@@ -217,7 +217,7 @@ describe.concurrent('the packed package, installed outside the repository', { ti
   it("runs the README's first example with plain node on embedded PGlite, its data inside the project", async ({ expect }) => {
     const result = await run(process.execPath, ['readme-example.mjs'], { cwd: project, timeoutMs: 90_000 });
     expect(result.code, story(result)).toBe(0);
-    const output = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '') as ExampleOutput;
+    const output = JSON.parse(result.stdout.split('\n').find((line) => line.startsWith('{"consumed"')) ?? '') as ExampleOutput;
     expect(output).toEqual({
       consumed: { topic: 'orders', type: 'order.placed', key: orderId, payload: { orderId, amount: 120 } },
       order: { amount: 120 },
@@ -234,7 +234,7 @@ describe.concurrent('the packed package, installed outside the repository', { ti
 
     const result = await run(process.execPath, ['readme-example.mjs'], { cwd: project, env, timeoutMs: 90_000 });
     expect(result.code, story(result)).toBe(0);
-    const output = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '') as ExampleOutput;
+    const output = JSON.parse(result.stdout.split('\n').find((line) => line.startsWith('{"consumed"')) ?? '') as ExampleOutput;
     expect(output).toEqual({
       consumed: { topic: 'orders', type: 'order.placed', key: orderId, payload: { orderId, amount: 120 } },
       order: { amount: 120 },

@@ -31,6 +31,7 @@ function testContext(overrides: Partial<HandlerContext> = {}): HandlerContext {
     group: 'g',
     handler: 'h',
     tx: undefined,
+    partition: 0,
     signal: new AbortController().signal,
     attempt: 1,
     logger: silentLogger,

@@ -45,7 +45,7 @@ describe('lease takeover across processes', () => {
         { owner: 'second', n: 300, ids: 300 },
       ]);
       const [status] = await postbox.groupStatus('takeover');
-      expect(status?.leaseOwner).toBe('second');
+      expect(status?.partitions[0]?.owner).toBe('second');
     } finally {
       active.kill('SIGKILL');
       standby.kill('SIGKILL');

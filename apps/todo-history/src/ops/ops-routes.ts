@@ -17,18 +17,41 @@ export interface OpsRouteOptions {
 }
 
 function groupJson(status: GroupStatus) {
+  const [only] = status.partitions.length === 1 ? status.partitions : [];
   return {
     group: status.group,
     topics: status.topics,
     status: status.status,
     ephemeral: status.ephemeral,
-    leaseOwner: status.leaseOwner,
-    leaseActive: status.leaseActive,
+    leaseOwner: only ? (only.owner ?? only.expiredOwner) : null,
+    leaseActive: only ? only.owner !== null : false,
     lagMessages: status.lagMessages,
     lagSeconds: status.lagSeconds,
     lastError: status.lastError === null ? null : redactUrl(status.lastError),
     lastSeenAt: status.lastSeenAt.toISOString(),
-    checkpoint: { transactionId: status.checkpoint.transactionId.toString(), globalPosition: status.checkpoint.globalPosition.toString() },
+    checkpoint: only
+      ? { transactionId: only.checkpoint.transactionId.toString(), globalPosition: only.checkpoint.globalPosition.toString() }
+      : null,
+    partitions: status.partitions.map((partition) => ({
+      partition: partition.partition,
+      owner: partition.owner,
+      expiredOwner: partition.expiredOwner,
+      checkpoint: {
+        transactionId: partition.checkpoint.transactionId.toString(),
+        globalPosition: partition.checkpoint.globalPosition.toString(),
+      },
+      lagMessages: partition.lagMessages,
+      lagSeconds: partition.lagSeconds,
+      unownedSeconds: partition.unownedSeconds,
+      lastError: partition.lastError === null ? null : redactUrl(partition.lastError),
+    })),
+    members: status.members.map((member) => ({
+      member: member.member,
+      live: member.live,
+      joinedAt: member.joinedAt.toISOString(),
+      expiresAt: member.expiresAt.toISOString(),
+      partitions: member.partitions,
+    })),
   };
 }
 

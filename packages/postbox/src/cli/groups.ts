@@ -3,10 +3,44 @@ import { defaults } from '../config/defaults.js';
 import { PostboxError } from '../errors/postbox-error.js';
 import { type ConnectionFlags, databaseUrlOption, withPostbox } from './connect.js';
 import type { CliContext } from './context.js';
-import { duration } from './options.js';
+import { renderGroups, shownGroup } from './group-tables.js';
+import { duration, positiveInteger } from './options.js';
+import { toJson } from './output.js';
 
 export function registerGroups(program: Command, context: CliContext): void {
-  const groups = program.command('groups').description('Manage consumer groups');
+  const groups = program.command('groups').description('List and manage consumer groups');
+
+  groups
+    .command('list', { isDefault: true })
+    .description('List consumer groups with their lag, partitions (owner, checkpoint, lag) and members')
+    .option('--group <name>', 'only this group')
+    .option('--json', 'print JSON')
+    .addOption(databaseUrlOption())
+    .action(async (options: ConnectionFlags & { group?: string; json?: boolean }) => {
+      const found = await withPostbox(options, context.env, (postbox) => postbox.groupStatus(options.group));
+      if (options.group !== undefined && found.length === 0) {
+        throw new PostboxError('POSTBOX_ERR_GROUP_NOT_FOUND', `No consumer group is named ${JSON.stringify(options.group)}.`, {
+          group: options.group,
+        });
+      }
+      await context.out.line(options.json ? toJson(found.map(shownGroup), true) : renderGroups(found));
+    });
+
+  groups
+    .command('repartition')
+    .description(
+      'Give a group a new number of partitions. Every process of the group must be stopped; each new partition starts at the ' +
+        'earliest checkpoint of the old ones, so the messages between it and the others are delivered again',
+    )
+    .argument('<name>', 'the group')
+    .requiredOption('--partitions <n>', 'the new number of partitions', positiveInteger)
+    .addOption(databaseUrlOption())
+    .action(async (name: string, options: ConnectionFlags & { partitions: number }) => {
+      const result = await withPostbox(options, context.env, (postbox) => postbox.repartitionGroup(name, options.partitions));
+      await context.out.line(
+        `Group ${name} has ${result.to} partitions (it had ${result.from}); ${result.redelivered} message${result.redelivered === 1 ? '' : 's'} will be delivered again.`,
+      );
+    });
 
   groups
     .command('cleanup')

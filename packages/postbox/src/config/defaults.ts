@@ -25,6 +25,11 @@ export const defaults = Object.freeze({
   maxHeaderCount: 64,
   /** Schema version assumed when a message does not say. */
   schemaVersion: 1,
+  /**
+   * Every message falls in one of this many buckets, by its key; a partitioned group splits them
+   * among its partitions, so this is also the most partitions a group can have. Part of the schema.
+   */
+  partitionBuckets: 64,
   consumer: Object.freeze({
     /** Messages read per batch. */
     batchSize: 1_000,
@@ -37,6 +42,10 @@ export const defaults = Object.freeze({
     maxRetryDelayMs: 30_000,
     /** Where a new group starts. */
     startFrom: 'earliest' as 'earliest' | 'latest',
+    /** Partitions of a new group: one keeps a group on one process at a time, with standbys. */
+    partitions: 1,
+    /** Expired member rows older than this many lease times are deleted by the members that remain. */
+    forgetMembersAfterLeases: 20,
   }),
   pool: Object.freeze({
     /** Connection pool: limit, idle timeout and lifetime of a connection. */

@@ -10,15 +10,29 @@ export interface GroupDefinition {
   topics: readonly string[];
   startFrom: StartFrom;
   ephemeral: boolean;
+  /** How many partitions split the group's messages by key; 1 keeps the group on one process at a time. */
+  partitions: number;
 }
 
-/** What a reader needs once it holds the lease. */
-export interface LeasedGroup {
+/** A partition whose lease this member holds, and where its reading goes on from. */
+export interface LeasedPartition {
+  partition: number;
   checkpoint: LogPosition;
   skipVisibleIn: string | null;
 }
 
-interface LeaseRow {
+/** A member of a group as the members see each other: live while its heartbeat is recent. */
+export interface GroupView {
+  /** Live members, by name. */
+  members: string[];
+  /** The owner of each partition whose lease is live. */
+  owners: Map<number, string>;
+  /** Partitions this member holds (their leases renewed by the same call). */
+  held: number[];
+}
+
+interface PartitionRow {
+  partition: number;
   checkpoint_transaction_id: string;
   checkpoint_position: string | number;
   start_snapshot: string | null;
@@ -41,6 +55,17 @@ function checkGroupName(name: unknown): string {
   return name;
 }
 
+export function checkPartitions(partitions: unknown, group: string): number {
+  if (!Number.isSafeInteger(partitions) || (partitions as number) < 1 || (partitions as number) > defaults.partitionBuckets) {
+    throw new ValidationError(
+      'POSTBOX_ERR_BAD_OPTION',
+      `Group ${group}: partitions must be a whole number from 1 to ${defaults.partitionBuckets} (got ${String(partitions)}).`,
+      { option: 'partitions' },
+    );
+  }
+  return partitions as number;
+}
+
 export function checkGroupDefinition(definition: GroupDefinition): GroupDefinition {
   checkGroupName(definition.name);
   if (!Array.isArray(definition.topics) || definition.topics.length === 0) {
@@ -57,104 +82,207 @@ export function checkGroupDefinition(definition: GroupDefinition): GroupDefiniti
       `startFrom must be 'earliest' or 'latest' (got ${JSON.stringify(definition.startFrom)}).`,
     );
   }
+  checkPartitions(definition.partitions, definition.name);
   return { ...definition, topics: [...new Set(definition.topics)].sort() };
 }
 
 /**
- * Creates the group if it is new. A `latest` group starts at the visibility watermark and records
- * the current snapshot: transactions committed before creation are skipped, while those still in
- * flight (even with a lower transaction id) are delivered when they commit.
+ * Creates the group and its partitions if it is new. A `latest` group starts at the visibility
+ * watermark and records the current snapshot: transactions committed before creation are skipped,
+ * while those still in flight (even with a lower transaction id) are delivered when they commit.
+ * An existing group must read the same topics with the same number of partitions.
  */
 export async function ensureGroup(db: Executor, definition: GroupDefinition): Promise<void> {
   const group = checkGroupDefinition(definition);
   const latest = group.startFrom === 'latest';
-  await db.query(
-    `insert into postbox.consumer_groups (group_name, topics, ephemeral, checkpoint_transaction_id, checkpoint_position, start_snapshot)
-     select $1, $2::text[], $3,
-            case when $4 then pg_snapshot_xmin(pg_current_snapshot()) else '0'::xid8 end, 0,
-            case when $4 then pg_current_snapshot() end
-     on conflict (group_name) do nothing`,
-    [group.name, group.topics, group.ephemeral, latest],
+  const { rows } = await db.query<{ topics: string[]; partitions: number }>(
+    `with created as (
+       insert into postbox.consumer_groups (group_name, topics, ephemeral, partitions, start_snapshot)
+       select $1, $2::text[], $3, $5, case when $4 then pg_current_snapshot() end
+       on conflict (group_name) do nothing
+       returning group_name, topics, partitions
+     ),
+     partitions as (
+       insert into postbox.group_partitions (group_name, partition, checkpoint_transaction_id)
+       select c.group_name, p, case when $4 then pg_snapshot_xmin(pg_current_snapshot()) else '0'::xid8 end
+       from created c cross join generate_series(0, c.partitions - 1) as p
+     )
+     select topics, partitions from created
+     union all
+     select topics, partitions from postbox.consumer_groups where group_name = $1 and not exists (select from created)`,
+    [group.name, group.topics, group.ephemeral, latest, group.partitions],
   );
-  const { rows } = await db.query<{ topics: string[] }>('select topics from postbox.consumer_groups where group_name = $1', [group.name]);
-  const stored = [...(rows[0]?.topics ?? [])].sort();
-  if (stored.join('\u0000') !== group.topics.join('\u0000')) {
+  const stored = rows[0];
+  const storedTopics = [...(stored?.topics ?? [])].sort();
+  if (storedTopics.join('\u0000') !== group.topics.join('\u0000')) {
     throw new PostboxError(
       'POSTBOX_ERR_GROUP_TOPICS_MISMATCH',
-      `Group ${group.name} already reads ${JSON.stringify(stored)}, not ${JSON.stringify(group.topics)}. Use another group name, or delete the group with \`postbox groups delete ${group.name}\` to start it over.`,
+      `Group ${group.name} already reads ${JSON.stringify(storedTopics)}, not ${JSON.stringify(group.topics)}. Use another group name, or delete the group with \`postbox groups delete ${group.name}\` to start it over.`,
       { group: group.name },
+    );
+  }
+  if (stored && Number(stored.partitions) !== group.partitions) {
+    throw new PostboxError(
+      'POSTBOX_ERR_GROUP_PARTITIONS_MISMATCH',
+      `Group ${group.name} has ${stored.partitions} partition${Number(stored.partitions) === 1 ? '' : 's'}, not ${group.partitions}. A group keeps its partition count: stop every process of the group and run \`postbox groups repartition ${group.name} --partitions ${group.partitions}\` (messages between its partitions' checkpoints are delivered again), or give the new count to a new group.`,
+      { group: group.name, partitions: Number(stored.partitions), requested: group.partitions },
     );
   }
 }
 
-/** Takes or renews the lease if it is free, expired or already ours; undefined when another process holds it. */
-export async function acquireLease(db: Executor, group: string, owner: string, ttlMs: number): Promise<LeasedGroup | undefined> {
-  const { rows } = await db.query<LeaseRow>(
-    `update postbox.consumer_groups
-     set lease_owner = $2, lease_expires_at = now() + $3 * interval '1 millisecond', last_seen_at = now()
-     where group_name = $1 and status = 'active'
-       and (lease_owner is null or lease_owner = $2 or lease_expires_at < now())
-     returning checkpoint_transaction_id::text as checkpoint_transaction_id, checkpoint_position, start_snapshot::text as start_snapshot`,
-    [group, owner, ttlMs],
+/**
+ * One heartbeat of a member: records it as live for ttlMs, renews the leases of the partitions it
+ * holds, forgets members long dead, and returns how the group looks now.
+ */
+export async function heartbeat(db: Executor, group: string, member: string, ttlMs: number): Promise<GroupView> {
+  const { rows } = await db.query<{
+    members: string[] | null;
+    owners: { partition: number; owner: string }[] | null;
+    held: number[] | null;
+  }>(
+    `with beat as (
+       insert into postbox.group_members as m (group_name, member, expires_at)
+       values ($1, $2, now() + $3 * interval '1 millisecond')
+       on conflict (group_name, member) do update set expires_at = excluded.expires_at
+       returning member, xmax = 0 as joined
+     ),
+     renewed as (
+       update postbox.group_partitions
+       set lease_expires_at = now() + $3 * interval '1 millisecond'
+       where group_name = $1 and lease_owner = $2
+       returning partition
+     ),
+     forgotten as (
+       delete from postbox.group_members
+       where group_name = $1 and expires_at < now() - $4 * $3 * interval '1 millisecond'
+     ),
+     seen as (
+       update postbox.consumer_groups set last_seen_at = now() where group_name = $1
+     ),
+     joined as (
+       -- A new member tells the others, so that they hand over its share at once.
+       select pg_notify($5, $1) from beat b where b.joined
+     )
+     select
+       (select count(*) from joined) as joined,
+       (select array_agg(m.member order by m.member) from postbox.group_members m
+        where m.group_name = $1 and (m.expires_at > now() or m.member = $2)) as members,
+       (select json_agg(json_build_object('partition', p.partition, 'owner', p.lease_owner))
+        from postbox.group_partitions p
+        where p.group_name = $1 and p.lease_expires_at > now() and p.lease_owner <> $2) as owners,
+       (select array_agg(r.partition order by r.partition) from renewed r) as held`,
+    [group, member, ttlMs, defaults.consumer.forgetMembersAfterLeases, defaults.leaseChannel],
   );
   const row = rows[0];
-  if (!row) return undefined;
-  return {
-    checkpoint: { transactionId: BigInt(row.checkpoint_transaction_id), globalPosition: BigInt(row.checkpoint_position) },
-    skipVisibleIn: row.start_snapshot,
-  };
-}
-
-/** Extends our lease; false when another process has taken the group. */
-export async function renewLease(db: Executor, group: string, owner: string, ttlMs: number): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `update postbox.consumer_groups
-     set lease_expires_at = now() + $3 * interval '1 millisecond', last_seen_at = now()
-     where group_name = $1 and lease_owner = $2 and status = 'active'`,
-    [group, owner, ttlMs],
-  );
-  return rowCount > 0;
+  const owners = new Map<number, string>();
+  for (const entry of row?.owners ?? []) owners.set(Number(entry.partition), entry.owner);
+  const held = (row?.held ?? []).map(Number);
+  for (const partition of held) owners.set(partition, member);
+  return { members: row?.members ?? [member], owners, held };
 }
 
 /**
- * Hands the lease back and names the group on the lease channel, so that a standby takes it at
- * once instead of at its next check.
+ * Takes the leases of up to `count` of the given partitions that no live lease holds, in the order
+ * given; returns the ones taken, with where each goes on from.
  */
-export async function releaseLease(db: Executor, group: string, owner: string): Promise<void> {
+export async function acquirePartitions(
+  db: Executor,
+  group: string,
+  member: string,
+  ttlMs: number,
+  candidates: readonly number[],
+  count: number,
+): Promise<LeasedPartition[]> {
+  if (count <= 0 || candidates.length === 0) return [];
+  const { rows } = await db.query<PartitionRow>(
+    `with wanted as (
+       select p.partition from postbox.group_partitions p
+       join postbox.consumer_groups g on g.group_name = p.group_name
+       where p.group_name = $1 and g.status = 'active' and p.partition = any($4::integer[])
+         and (p.lease_owner is null or p.lease_owner = $2 or p.lease_expires_at < now())
+       order by array_position($4::integer[], p.partition)
+       limit $5
+       for update of p skip locked
+     )
+     update postbox.group_partitions p
+     set lease_owner = $2, lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now()
+     from wanted w, postbox.consumer_groups g
+     where p.group_name = $1 and p.partition = w.partition and g.group_name = p.group_name
+     returning p.partition, p.checkpoint_transaction_id::text as checkpoint_transaction_id, p.checkpoint_position,
+               g.start_snapshot::text as start_snapshot`,
+    [group, member, ttlMs, [...candidates], count],
+  );
+  return rows
+    .map((row) => ({
+      partition: Number(row.partition),
+      checkpoint: { transactionId: BigInt(row.checkpoint_transaction_id), globalPosition: BigInt(row.checkpoint_position) },
+      skipVisibleIn: row.start_snapshot,
+    }))
+    .sort((a, b) => a.partition - b.partition);
+}
+
+/**
+ * Hands a partition's lease back and names the group on the lease channel, so that the member
+ * meant to have it takes it at once instead of at its next heartbeat.
+ */
+export async function releasePartition(db: Executor, group: string, member: string, partition: number): Promise<void> {
   await db.query(
     `with released as (
-       update postbox.consumer_groups set lease_owner = null, lease_expires_at = null, last_seen_at = now()
-       where group_name = $1 and lease_owner = $2
+       update postbox.group_partitions
+       set lease_owner = null, lease_expires_at = null, released_at = now(), updated_at = now()
+       where group_name = $1 and partition = $3 and lease_owner = $2
        returning group_name
      )
-     select pg_notify($3, group_name) from released`,
-    [group, owner, defaults.leaseChannel],
+     select pg_notify($4, group_name) from released`,
+    [group, member, partition, defaults.leaseChannel],
+  );
+}
+
+/** Removes the member from the group, and tells the others so that they spread its partitions at once. */
+export async function leaveGroup(db: Executor, group: string, member: string): Promise<void> {
+  await db.query(
+    `with left_group as (delete from postbox.group_members where group_name = $1 and member = $2 returning group_name)
+     select pg_notify($3, group_name) from left_group`,
+    [group, member, defaults.leaseChannel],
   );
 }
 
 const commitSql = `
-update postbox.consumer_groups
-set checkpoint_transaction_id = $3::xid8,
-    checkpoint_position = $4::bigint,
-    start_snapshot = case when start_snapshot is not null and $3::xid8 >= pg_snapshot_xmax(start_snapshot) then null else start_snapshot end,
-    lease_expires_at = now() + $5 * interval '1 millisecond',
-    last_seen_at = now(),
+update postbox.group_partitions
+set checkpoint_transaction_id = $4::xid8,
+    checkpoint_position = $5::bigint,
+    lease_expires_at = now() + $6 * interval '1 millisecond',
     updated_at = now(),
     last_error = null
-where group_name = $1 and lease_owner = $2 and status = 'active'`;
+where group_name = $1 and partition = $2 and lease_owner = $3`;
 
 /**
- * Stores the checkpoint, fenced by the lease: when another process owns the group the update
- * matches no row, and a transactional batch is rolled back rather than committed twice.
+ * Stores a partition's checkpoint, fenced by its lease: when another member owns the partition the
+ * update matches no row, and a transactional batch is rolled back rather than committed twice.
  */
-export async function commitCheckpoint(db: Executor, group: string, owner: string, position: LogPosition, ttlMs: number): Promise<boolean> {
-  const { rowCount } = await db.query(commitSql, [group, owner, String(position.transactionId), String(position.globalPosition), ttlMs]);
+export async function commitCheckpoint(
+  db: Executor,
+  group: string,
+  partition: number,
+  owner: string,
+  position: LogPosition,
+  ttlMs: number,
+): Promise<boolean> {
+  const { rowCount } = await db.query(commitSql, [
+    group,
+    partition,
+    owner,
+    String(position.transactionId),
+    String(position.globalPosition),
+    ttlMs,
+  ]);
   return rowCount > 0;
 }
 
-export async function recordGroupError(db: Executor, group: string, message: string): Promise<void> {
-  await db.query(`update postbox.consumer_groups set last_error = $2, last_error_at = now(), updated_at = now() where group_name = $1`, [
-    group,
-    message.slice(0, 2_000),
-  ]);
+/** Records why a batch of a partition failed; the partition's next committed batch clears it. */
+export async function recordPartitionError(db: Executor, group: string, partition: number, message: string): Promise<void> {
+  await db.query(
+    `update postbox.group_partitions set last_error = $3, last_error_at = now(), updated_at = now() where group_name = $1 and partition = $2`,
+    [group, partition, message.slice(0, 2_000)],
+  );
 }

@@ -1,18 +1,46 @@
+import type { LogPosition } from '../log/position.js';
 import { type TopicStatus, topicTotals } from '../log/topics.js';
 import type { Executor } from '../sql/database.js';
 
 export type { TopicStatus } from '../log/topics.js';
+
+/** One partition of a group: who reads it, where it is, how far behind. */
+export interface PartitionStatus {
+  partition: number;
+  /** The member whose lease is live; null when nobody holds the partition. */
+  owner: string | null;
+  /** The holder of a lease that ran out, until someone else takes the partition. */
+  expiredOwner: string | null;
+  checkpoint: LogPosition;
+  lagMessages: number;
+  lagSeconds: number;
+  /** How long the partition has had no owner; 0 while it has one. */
+  unownedSeconds: number;
+  lastError: string | null;
+}
+
+/** A process running the group. */
+export interface MemberStatus {
+  member: string;
+  /** Its heartbeat is recent: it counts when the partitions are spread. */
+  live: boolean;
+  joinedAt: Date;
+  expiresAt: Date;
+  /** The partitions it holds now. */
+  partitions: number[];
+}
 
 export interface GroupStatus {
   group: string;
   topics: string[];
   ephemeral: boolean;
   status: string;
-  leaseOwner: string | null;
-  leaseActive: boolean;
-  checkpoint: { transactionId: bigint; globalPosition: bigint };
+  partitions: PartitionStatus[];
+  members: MemberStatus[];
+  /** Over all partitions: the messages not yet handled, and the age of the oldest. */
   lagMessages: number;
   lagSeconds: number;
+  /** The latest error of any partition that has not committed a batch since. */
   lastError: string | null;
   lastSeenAt: Date;
 }
@@ -24,34 +52,89 @@ export interface LogStatus {
   watermarkDelaySeconds: number;
 }
 
+interface StatusRow {
+  group_name: string;
+  topics: string[];
+  ephemeral: boolean;
+  status: string;
+  last_seen_at: Date | string;
+  partitions: {
+    partition: number;
+    owner: string | null;
+    expired_owner: string | null;
+    checkpoint_transaction_id: string;
+    checkpoint_position: string | number;
+    lag_messages: number;
+    lag_seconds: number;
+    unowned_seconds: number;
+    last_error: string | null;
+    last_error_at: string | null;
+  }[];
+  members: { member: string; live: boolean; joined_at: string; expires_at: string }[] | null;
+}
+
 export async function groupStatuses(db: Executor, groupName?: string): Promise<GroupStatus[]> {
-  const { rows } = await db.query<Record<string, unknown>>(
-    `select g.group_name, g.topics, g.ephemeral, g.status, g.lease_owner,
-            coalesce(g.lease_expires_at > now(), false) as lease_active,
-            g.checkpoint_transaction_id::text as checkpoint_transaction_id, g.checkpoint_position,
-            g.last_error, g.last_seen_at, lag.messages, coalesce(extract(epoch from now() - lag.oldest), 0)::float8 as lag_seconds
+  const { rows } = await db.query<StatusRow>(
+    `select g.group_name, g.topics, g.ephemeral, g.status, g.last_seen_at,
+            (select json_agg(json_build_object(
+                'partition', p.partition,
+                'owner', case when p.lease_expires_at > now() then p.lease_owner end,
+                'expired_owner', case when p.lease_expires_at <= now() then p.lease_owner end,
+                'checkpoint_transaction_id', p.checkpoint_transaction_id::text,
+                'checkpoint_position', p.checkpoint_position,
+                'lag_messages', lag.messages,
+                'lag_seconds', coalesce(extract(epoch from now() - lag.oldest), 0),
+                'unowned_seconds', case when p.lease_expires_at > now() then 0
+                                        else extract(epoch from now() - greatest(p.released_at, p.lease_expires_at)) end,
+                'last_error', p.last_error,
+                'last_error_at', p.last_error_at) order by p.partition)
+             from postbox.group_partitions p
+             cross join lateral postbox.backlog(g.topics, p.checkpoint_transaction_id, p.checkpoint_position, g.start_snapshot,
+                                                p.partition, g.partitions) lag
+             where p.group_name = g.group_name) as partitions,
+            (select json_agg(json_build_object('member', m.member, 'live', m.expires_at > now(),
+                                               'joined_at', m.joined_at, 'expires_at', m.expires_at) order by m.member)
+             from postbox.group_members m where m.group_name = g.group_name) as members
      from postbox.consumer_groups g
-     cross join lateral postbox.backlog(g.topics, g.checkpoint_transaction_id, g.checkpoint_position, g.start_snapshot) lag
      where $1::text is null or g.group_name = $1
      order by g.group_name`,
     [groupName ?? null],
   );
-  return rows.map((row) => ({
-    group: row.group_name as string,
-    topics: row.topics as string[],
-    ephemeral: row.ephemeral as boolean,
-    status: row.status as string,
-    leaseOwner: row.lease_owner as string | null,
-    leaseActive: row.lease_active as boolean,
-    checkpoint: {
-      transactionId: BigInt(row.checkpoint_transaction_id as string),
-      globalPosition: BigInt(row.checkpoint_position as string),
-    },
-    lagMessages: Number(row.messages),
-    lagSeconds: Number(row.lag_seconds),
-    lastError: row.last_error as string | null,
-    lastSeenAt: new Date(row.last_seen_at as string),
+  return rows.map(toGroupStatus);
+}
+
+function toGroupStatus(row: StatusRow): GroupStatus {
+  const partitions: PartitionStatus[] = (row.partitions ?? []).map((p) => ({
+    partition: Number(p.partition),
+    owner: p.owner,
+    expiredOwner: p.expired_owner,
+    checkpoint: { transactionId: BigInt(p.checkpoint_transaction_id), globalPosition: BigInt(p.checkpoint_position) },
+    lagMessages: Number(p.lag_messages),
+    lagSeconds: Number(p.lag_seconds),
+    unownedSeconds: Number(p.unowned_seconds),
+    lastError: p.last_error,
   }));
+  const latestError = (row.partitions ?? [])
+    .filter((p) => p.last_error !== null)
+    .sort((a, b) => String(b.last_error_at).localeCompare(String(a.last_error_at)))[0];
+  return {
+    group: row.group_name,
+    topics: row.topics,
+    ephemeral: row.ephemeral,
+    status: row.status,
+    partitions,
+    members: (row.members ?? []).map((m) => ({
+      member: m.member,
+      live: m.live,
+      joinedAt: new Date(m.joined_at),
+      expiresAt: new Date(m.expires_at),
+      partitions: partitions.filter((p) => p.owner === m.member).map((p) => p.partition),
+    })),
+    lagMessages: partitions.reduce((sum, p) => sum + p.lagMessages, 0),
+    lagSeconds: partitions.reduce((max, p) => Math.max(max, p.lagSeconds), 0),
+    lastError: latestError?.last_error ?? null,
+    lastSeenAt: new Date(row.last_seen_at),
+  };
 }
 
 export async function watermarkDelaySeconds(db: Executor): Promise<number> {

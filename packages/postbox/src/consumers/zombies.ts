@@ -9,7 +9,9 @@ export async function cleanupZombieGroups(db: Executor, olderThanMs: number): Pr
     `delete from postbox.consumer_groups
      where ephemeral
        and last_seen_at < now() - $1 * interval '1 millisecond'
-       and (lease_expires_at is null or lease_expires_at < now())
+       and not exists (
+         select from postbox.group_partitions p
+         where p.group_name = consumer_groups.group_name and p.lease_expires_at > now())
      returning group_name`,
     [olderThanMs],
   );

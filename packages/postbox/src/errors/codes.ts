@@ -31,6 +31,10 @@ export const errorCodes = {
     retriable: false,
     summary: 'The consumer group already exists with other topics.',
   },
+  POSTBOX_ERR_GROUP_PARTITIONS_MISMATCH: {
+    retriable: false,
+    summary: 'The consumer group already exists with another number of partitions; the message names the safe way to change it.',
+  },
   POSTBOX_ERR_LEASE_LOST: {
     retriable: true,
     summary: 'Another process took over the consumer group; this batch was not committed.',

@@ -10,15 +10,17 @@ export interface ReadOptions {
   limit: number;
   /** Rows of transactions visible in this snapshot are skipped (a `latest` group's start). */
   skipVisibleIn?: string | null;
+  /** Only the rows of one partition of the topics (see partitionOf); all of them by default. */
+  partition?: { index: number; count: number };
 }
 
 const readSql = `select ${messageColumns}
-from postbox.read_after($1::text[], $2::xid8, $3::bigint, $4::integer, $5::pg_snapshot)`;
+from postbox.read_after($1::text[], $2::xid8, $3::bigint, $4::integer, $5::pg_snapshot, $6::integer, $7::integer)`;
 
 /**
  * The read of readers: committed messages after a position, in (transaction_id, global_position)
  * order and below the visibility watermark, so that a transaction which commits late is read later
- * rather than skipped. On a Database the statement is prepared once per connection; on a caller's
+ * rather than skipped; of one partition of the topics, when given. On a Database the statement is prepared once per connection; on a caller's
  * transaction it runs as it is.
  */
 export async function readAfter(target: Target, options: ReadOptions): Promise<LogMessage[]> {
@@ -28,6 +30,8 @@ export async function readAfter(target: Target, options: ReadOptions): Promise<L
     String(options.after.globalPosition),
     options.limit,
     options.skipVisibleIn ?? null,
+    options.partition?.index ?? 0,
+    options.partition?.count ?? 1,
   ]);
   return rows.map(toLogMessage);
 }

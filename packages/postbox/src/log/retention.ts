@@ -10,7 +10,8 @@ export interface RetentionOptions {
 }
 
 /**
- * Deletes old plain messages that every consumer group reading their topic has already passed,
+ * Deletes old plain messages that every consumer group reading their topic has already passed (the
+ * checkpoint of the message's partition in each group),
  * so retention never takes a message a group still owes. Works in batches to keep locks short.
  */
 export async function applyRetention(db: Executor, options: RetentionOptions): Promise<number> {
@@ -34,8 +35,10 @@ export async function applyRetention(db: Executor, options: RetentionOptions): P
            and ($2::text[] is null or m.topic = any($2::text[]))
            and not exists (
              select 1 from postbox.consumer_groups g
+             join postbox.group_partitions p
+               on p.group_name = g.group_name and p.partition = postbox.partition_of(m.bucket, g.partitions)
              where m.topic = any(g.topics)
-               and (m.transaction_id, m.global_position) > (g.checkpoint_transaction_id, g.checkpoint_position))
+               and (m.transaction_id, m.global_position) > (p.checkpoint_transaction_id, p.checkpoint_position))
          order by m.global_position
          limit $3)`,
       [String(boundary), options.topics ?? null, batchSize],

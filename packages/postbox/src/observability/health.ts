@@ -1,3 +1,4 @@
+import { defaults } from '../config/defaults.js';
 import { groupStatuses } from '../consumers/status.js';
 import { assertSchemaCurrent } from '../schema/migrator.js';
 import { redactUrl } from '../sql/connection-secrets.js';
@@ -19,6 +20,11 @@ export interface ReadinessReport {
 export interface ReadinessOptions {
   /** A group further behind than this many messages makes the report degraded. */
   maxLagMessages: number;
+  /**
+   * A partition of a group that some process runs, left without an owner for longer than this,
+   * makes the report degraded: its messages wait for nobody. The consumers' lease time by default.
+   */
+  leaseTtlMs?: number;
   /** Extra checks of the application (a relay, a Kafka subscriber, projections). */
   extraChecks?: () => Promise<HealthCheck[]>;
 }
@@ -53,9 +59,19 @@ export async function readiness(db: Executor, options: ReadinessOptions): Promis
     checks.push({ name: 'schema', status: 'unhealthy', detail: describe(error) });
     return { status: 'unhealthy', checks };
   }
+  const leaseTtlMs = options.leaseTtlMs ?? defaults.consumer.leaseTtlMs;
   for (const group of await groupStatuses(db)) {
+    const running = group.members.some((member) => member.live);
+    const stranded = running ? group.partitions.filter((p) => p.owner === null && p.unownedSeconds * 1_000 > leaseTtlMs) : [];
     if (group.lastError) {
       checks.push({ name: `group:${group.group}`, status: 'degraded', detail: `failing: ${redactUrl(group.lastError)}` });
+    } else if (stranded.length > 0) {
+      const longest = Math.max(...stranded.map((p) => p.unownedSeconds));
+      checks.push({
+        name: `group:${group.group}`,
+        status: 'degraded',
+        detail: `partition${stranded.length === 1 ? '' : 's'} ${stranded.map((p) => p.partition).join(', ')} without an owner for ${Math.round(longest)}s, longer than a lease`,
+      });
     } else if (group.lagMessages > options.maxLagMessages) {
       checks.push({ name: `group:${group.group}`, status: 'degraded', detail: `lag ${group.lagMessages} messages` });
     } else {

@@ -88,7 +88,7 @@ export class PostboxMetrics {
 
   /** Gauges read from the database on each scrape, so they are right whichever process did the work. */
   private registerDatabaseGauges(db: Executor, registers: Registry[]): void {
-    // Both lag gauges come from one query per scrape.
+    // The group gauges come from one query per scrape.
     let scrape: { at: number; statuses: Promise<Awaited<ReturnType<typeof groupStatuses>>> } | undefined;
     const statuses = () => {
       if (!scrape || Date.now() - scrape.at > 1_000) scrape = { at: Date.now(), statuses: groupStatuses(db) };
@@ -96,22 +96,50 @@ export class PostboxMetrics {
     };
     new Gauge({
       name: 'postbox_consumer_lag_messages',
-      help: 'Messages a group has yet to read.',
-      labelNames: ['group'],
+      help: 'Messages a partition of a group has yet to read (partition 0 in a group of one).',
+      labelNames: ['group', 'partition'],
       registers,
       async collect() {
         this.reset();
-        for (const status of await statuses()) this.set({ group: status.group }, status.lagMessages);
+        for (const status of await statuses()) {
+          for (const partition of status.partitions)
+            this.set({ group: status.group, partition: partition.partition }, partition.lagMessages);
+        }
       },
     });
     new Gauge({
       name: 'postbox_consumer_lag_seconds',
-      help: 'Age of the oldest message a group has yet to read.',
+      help: 'Age of the oldest message a partition of a group has yet to read.',
+      labelNames: ['group', 'partition'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const status of await statuses()) {
+          for (const partition of status.partitions)
+            this.set({ group: status.group, partition: partition.partition }, partition.lagSeconds);
+        }
+      },
+    });
+    new Gauge({
+      name: 'postbox_consumer_members',
+      help: 'Processes running a group whose heartbeat is live.',
       labelNames: ['group'],
       registers,
       async collect() {
         this.reset();
-        for (const status of await statuses()) this.set({ group: status.group }, status.lagSeconds);
+        for (const status of await statuses()) this.set({ group: status.group }, status.members.filter((member) => member.live).length);
+      },
+    });
+    new Gauge({
+      name: 'postbox_consumer_partitions_unowned',
+      help: 'Partitions of a group that no process holds now.',
+      labelNames: ['group'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const status of await statuses()) {
+          this.set({ group: status.group }, status.partitions.filter((partition) => partition.owner === null).length);
+        }
       },
     });
     new Gauge({

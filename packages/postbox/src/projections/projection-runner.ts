@@ -36,6 +36,12 @@ export interface ProjectionRunnerOptions {
   logger?: Logger;
   /** Events per batch (one transaction with the checkpoint). */
   batchSize?: number;
+  /**
+   * Partitions of the projection's groups, by stream id: the processes running the projection share
+   * them, and each stream's events are applied in order by one of them at a time. 1 by default.
+   * Fixed when the projection's group is created; a rebuild's new version takes the current value.
+   */
+  partitions?: number;
   /** Consecutive failed batches after which the projection shows `faulted`. */
   maxFailures?: number;
   /** How often the projection's row is read for pause, resume and rebuild. */
@@ -65,7 +71,7 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
   private unlisten: (() => Promise<void>) | undefined;
   private stopRedelivery: (() => Promise<void>) | undefined;
   private queue: Promise<void> = Promise.resolve();
-  private readonly settings: Required<Omit<ProjectionRunnerOptions, 'upcasters' | 'logger' | 'consumer'>>;
+  private readonly settings: Required<Omit<ProjectionRunnerOptions, 'upcasters' | 'logger' | 'consumer' | 'partitions'>>;
 
   /** `host` is usually the application's Postbox. */
   constructor(
@@ -246,6 +252,7 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
       startFrom: 'earliest',
       transactional: true,
       batchSize: this.settings.batchSize,
+      partitions: this.options.partitions,
       logger: this.logger,
       handleBatch: (messages, context) => this.handleBatch(version, messages, context),
       onError: (error) => this.onFailure(version, error),

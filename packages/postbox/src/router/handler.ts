@@ -8,6 +8,8 @@ export interface HandlerContext {
   handler: string;
   /** The batch's transaction in transactional mode: writes on it commit with the checkpoint. */
   tx: Executor | undefined;
+  /** The log partition of the message's batch (0 in a group of one partition); undefined on Kafka. */
+  partition: number | undefined;
   /** Aborted on timeout, on a passed stop deadline, or when the group's lease is lost. */
   signal: AbortSignal;
   /** 1 for the first attempt. */

@@ -37,6 +37,7 @@ export function logSource(options: LogSourceOptions = {}): RouteSourceFactory {
           topics: settings.topics,
           transactional: settings.transactional,
           batchSize: settings.batchSize,
+          partitions: settings.partitions,
           handleBatch: (messages, context) => deliver(messages.map(fromLogMessage), context),
         });
         await consumer.start();

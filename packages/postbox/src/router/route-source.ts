@@ -10,6 +10,8 @@ import type { RoutedMessage } from './routed-message.js';
 /** What a transport hands the router with each batch. */
 export interface SourceBatchContext {
   tx: Executor | undefined;
+  /** The log partition the batch belongs to; undefined for Kafka, whose deliveries may span partitions. */
+  partition?: number;
   signal: AbortSignal;
   publish(messages: OutgoingMessage | readonly OutgoingMessage[]): Promise<string[]>;
 }
@@ -38,6 +40,8 @@ export interface RouteSourceSettings {
   topics: readonly string[];
   transactional: boolean;
   batchSize: number | undefined;
+  /** Partitions of the route's group on the log (see ConsumerOptions.partitions). */
+  partitions: number | undefined;
   metrics: PostboxMetrics;
   logger: Logger;
 }

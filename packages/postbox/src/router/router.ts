@@ -29,6 +29,11 @@ export interface RouteOptions<P = unknown> {
   transactional?: boolean;
   /** Keys handled in parallel outside transactional mode; one key is always handled in order. */
   concurrency?: number;
+  /**
+   * Partitions of the route's group on the log: the processes running the route share them, each
+   * partition read by one at a time in key order. 1 by default (one process reads, others stand by).
+   */
+  partitions?: number;
   batchSize?: number;
   handle?: Handler<P>;
   /** A batch handler; when a batch fails it is split, so that only the bad message is retried and dead-lettered. */
@@ -110,6 +115,7 @@ export class Router {
       topics: route.topics,
       transactional: route.transactional ?? false,
       batchSize: route.batchSize,
+      partitions: route.partitions,
       metrics: this.metrics,
       logger: this.logger,
     };
@@ -193,6 +199,7 @@ export class Router {
       group: route.group,
       handler: route.options.name,
       tx: batch.tx,
+      partition: batch.partition,
       signal: AbortSignal.any([batch.signal, this.abort.signal]),
       attempt: 1,
       logger: this.logger.child({ group: route.group, handler: route.options.name }),

@@ -72,6 +72,7 @@ export const postboxSchemaConstants: SchemaConstants = Object.freeze({
   maxHeaderValueLength: defaults.maxHeaderValueLength,
   maxHeaderCount: defaults.maxHeaderCount,
   schemaVersion: defaults.schemaVersion,
+  partitionBuckets: defaults.partitionBuckets,
 });
 
 /** Postbox's own schema. */

@@ -91,6 +91,13 @@ function createKafkaRouteSource(
       option: 'topics',
     });
   }
+  if (settings.partitions !== undefined && settings.partitions !== 1) {
+    throw new ValidationError(
+      'POSTBOX_ERR_BAD_OPTION',
+      `kafkaSource: group ${groupId} is partitioned by Kafka; a route's partitions option is for routes on the PostgreSQL log.`,
+      { option: 'partitions' },
+    );
+  }
   const maxBatchSize = resolved.maxBatchSize ?? settings.batchSize ?? defaults.kafkaSource.maxBatchSize;
   const { host } = settings;
   const logger = (options.logger ?? settings.logger).child({ component: 'kafka-source', group: groupId });

@@ -26,6 +26,12 @@ export interface KafkaRelayOptions {
   serviceName?: string;
   /** Messages read from the log and sent in one produce call. */
   batchSize?: number;
+  /**
+   * Partitions of the relay's group on the log, by key: each is sent by its own producer, in
+   * parallel with the others, and messages of one key stay in order. The processes running the
+   * relay share them. 1 by default; fixed when the relay's group is created.
+   */
+  partitions?: number;
   pollIntervalMs?: number;
   /** Delay before a failed batch is sent again; it doubles up to maxRetryDelayMs. */
   retryDelayMs?: number;
@@ -105,7 +111,9 @@ function redactor(kafka: KafkaSettings | Kafka): (error: unknown) => string {
  * the batch with one sendBatch call and returns only once the brokers acknowledged it (acks -1), so
  * the checkpoint never passes a message Kafka does not have. A failed send is retried with backoff;
  * a crash resends at most the batch in hand. Each message's key is its Kafka key, and a batch is in
- * log order with one request in flight per broker, so messages of one key keep their order.
+ * log order with one request in flight per broker, so messages of one key keep their order. With
+ * partitions, each log partition has a producer of its own and they send in parallel; a key's
+ * messages are all in one partition, so they stay in order.
  */
 export function createKafkaRelay(host: GroupHost, options: KafkaRelayOptions): KafkaRelay {
   const group = groupName(options);
@@ -120,13 +128,24 @@ export function createKafkaRelay(host: GroupHost, options: KafkaRelayOptions): K
   const topicFor = options.topicMap ?? ((topic: string) => topic);
   const maxPendingMessages = options.maxPendingMessages ?? defaults.relay.maxPendingMessages;
   const metrics = options.metrics;
-  const producer = createRelayProducer(kafka, {
+  const producerOptions = {
     idempotent,
     sendTimeoutMs: options.sendTimeoutMs ?? defaults.relay.sendTimeoutMs,
     retries: sendRetries,
     retryDelayMs: options.sendRetryDelayMs ?? defaults.relay.sendRetryDelayMs,
     maxRetryDelayMs: options.sendRetryMaxDelayMs ?? defaults.relay.sendRetryMaxDelayMs,
-  });
+  };
+  // One producer per log partition: each sends its partition's batches one at a time, so a key's
+  // messages stay in order, while the partitions send in parallel.
+  const producers = new Map<number, ReturnType<typeof createRelayProducer>>();
+  const producerFor = (partition: number) => {
+    let producer = producers.get(partition);
+    if (!producer) {
+      producer = createRelayProducer(kafka, producerOptions);
+      producers.set(partition, producer);
+    }
+    return producer;
+  };
 
   let published = 0;
   let failed = 0;
@@ -140,6 +159,7 @@ export function createKafkaRelay(host: GroupHost, options: KafkaRelayOptions): K
     topics: options.topics,
     startFrom: options.startFrom,
     batchSize: options.batchSize ?? defaults.relay.batchSize,
+    partitions: options.partitions,
     pollIntervalMs: options.pollIntervalMs ?? defaults.relay.pollIntervalMs,
     retryDelayMs: options.retryDelayMs ?? defaults.relay.retryDelayMs,
     maxRetryDelayMs: options.maxRetryDelayMs ?? defaults.relay.maxRetryDelayMs,
@@ -154,7 +174,7 @@ export function createKafkaRelay(host: GroupHost, options: KafkaRelayOptions): K
       const started = performance.now();
       const batch = toTopicMessages(messages, topicFor);
       try {
-        await producer.send(batch, context.signal);
+        await producerFor(context.partition).send(batch, context.signal);
       } catch (error) {
         failed += 1;
         lastSendFailed = true;
@@ -201,7 +221,12 @@ export function createKafkaRelay(host: GroupHost, options: KafkaRelayOptions): K
     start: () => consumer.start(),
     async stop(deadlineMs = defaults.shutdownDeadlineMs) {
       const finished = await consumer.stop(deadlineMs);
-      await producer.disconnect().catch((error) => logger.warn({ error: redact(error) }, 'kafka producer disconnect failed'));
+      await Promise.all(
+        [...producers.values()].map((producer) =>
+          producer.disconnect().catch((error) => logger.warn({ error: redact(error) }, 'kafka producer disconnect failed')),
+        ),
+      );
+      producers.clear();
       return finished;
     },
     stats,
