@@ -103,7 +103,7 @@ describe('Kafka relay', () => {
     [database, cluster] = await Promise.all([createTestDatabase(), startMockCluster()]);
     postbox = await Postbox.create({ databaseUrl: database.url });
     kafka = createKafka({ brokers: cluster.brokers });
-    const topics = ['orders', 'payments', 'crash', 'shipments'];
+    const topics = ['orders', 'payments', 'crash', 'shipments', 'parcels'];
     for (const topic of topics) await cluster.createTopic(topic, 4);
     reader = await startReader(kafka, topics);
   });
@@ -174,6 +174,27 @@ describe('Kafka relay', () => {
     const durations = await metrics.outboxProcessingDuration.get();
     expect(durations.values.find((v) => v.metricName === 'outbox_processing_duration_seconds_count')?.value).toBeGreaterThanOrEqual(7);
     await orders.stop(5_000);
+  });
+
+  it('sends the partitions of a partitioned relay in parallel, each key in order', async () => {
+    const keys = Array.from({ length: 24 }, (_, k) => `parcel-${k}`);
+    const perKey = 50;
+    for (let seq = 0; seq < perKey; seq++) {
+      await postbox.publish(keys.map((key) => ({ topic: 'parcels', type: 'parcel.moved', key, payload: { key, seq } })));
+    }
+    const parcels = relay({ group: 'relay-parcels', topics: ['parcels'], batchSize: 100, partitions: 4 });
+    await parcels.start();
+    await waitFor(async () => (await lagOf(postbox, 'relay-parcels')) === 0, 20_000, 'the partitioned relay to catch up');
+    const [status] = await postbox.groupStatus('relay-parcels');
+    expect(status?.partitions.map((p) => p.owner !== null)).toEqual([true, true, true, true]);
+    const records = await reader.records('parcels');
+    expect(records).toHaveLength(keys.length * perKey);
+    for (const key of keys) {
+      const ofKey = records.filter((r) => r.key === key).sort((a, b) => Number(a.offset) - Number(b.offset));
+      expect(ofKey.map((r) => JSON.parse(r.value).seq)).toEqual(Array.from({ length: perKey }, (_, i) => i));
+    }
+    expect((await parcels.stats()).published).toBe(keys.length * perKey);
+    await parcels.stop(5_000);
   });
 
   it('commits the checkpoint only after the brokers acknowledged, and catches up by itself after an outage', async () => {

@@ -173,6 +173,21 @@ describe.each(backends)('projections on $name', (backend) => {
     expect((await rows('bg_totals'))[0]).toMatchObject({ order_id: 'bg-1', items: 5, total: 104 });
   });
 
+  it('applies a partitioned projection stream by stream, and rebuilds it with as many partitions', async () => {
+    await placeOrders(store, 'split', 12, 3);
+    const runner = await run(totals({ name: 'split-totals', table: 'split_totals', category: 'split' }), { batchSize: 5, partitions: 4 });
+    await waitUntilCaughtUp(runner);
+    expect(await rows('split_totals')).toEqual(expectedTotals(12, 3, 'split'));
+    const [group] = await postbox.groupStatus(projectionGroup('split-totals', 1));
+    expect(group?.partitions).toHaveLength(4);
+    await runner.rebuild();
+    await waitFor(async () => (await runner.activeVersion()) === 2, 20_000, 'the rebuilt version to be swapped in');
+    await waitUntilCaughtUp(runner);
+    expect(await rows('split_totals')).toEqual(expectedTotals(12, 3, 'split'));
+    const [rebuilt] = await postbox.groupStatus(projectionGroup('split-totals', 2));
+    expect(rebuilt?.partitions).toHaveLength(4);
+  });
+
   it('shows faulted with the error after consecutive failures, and recovers once the failure stops', async () => {
     let failing = true;
     const runner = await run(

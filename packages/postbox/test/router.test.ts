@@ -264,6 +264,39 @@ describe.each(backends)('router on $name', (backend) => {
     expect(maxActive).toBeLessThanOrEqual(8);
   });
 
+  it('shares a partitioned route between two routers: each holds half the partitions, and each key stays in order', async () => {
+    const perKey = new Map<string, number[]>();
+    const partitionsSeen = new Map<string, Set<number>>();
+    const handled = new Map<number, number>();
+    const route = (routerIndex: number) => ({
+      name: 'split',
+      topics: ['split'],
+      partitions: 4,
+      transactional: true,
+      handle: async (message: RoutedMessage, context: HandlerContext) => {
+        const key = message.key as string;
+        perKey.set(key, [...(perKey.get(key) ?? []), (message.payload as { seq: number }).seq]);
+        partitionsSeen.set(key, (partitionsSeen.get(key) ?? new Set()).add(context.partition as number));
+        handled.set(routerIndex, (handled.get(routerIndex) ?? 0) + 1);
+      },
+    });
+    const first = router().addHandler(route(0));
+    const second = router().addHandler(route(1));
+    await first.start();
+    await second.start();
+    const messages = [];
+    for (let seq = 0; seq < 100; seq++) {
+      for (let k = 0; k < 20; k++) messages.push({ topic: 'split', type: 't', key: `k${k}`, payload: { seq } });
+    }
+    await postbox.publish(messages);
+    await waitFor(() => [...perKey.values()].reduce((n, list) => n + list.length, 0) === 2_000, 30_000, 'every message');
+    for (const list of perKey.values()) expect(list).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    for (const seen of partitionsSeen.values()) expect(seen.size).toBe(1);
+    const [status] = await postbox.groupStatus('split');
+    expect(status?.members.filter((m) => m.live).map((m) => m.partitions.length)).toEqual([2, 2]);
+    if (backend.name === 'postgres') expect([...handled.values()].every((n) => n > 0)).toBe(true);
+  });
+
   it('carries correlation and causation ids onto follow-up messages, in the same transaction', async () => {
     const r = router().addHandler({
       name: 'correlate',
