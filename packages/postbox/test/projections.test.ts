@@ -160,8 +160,9 @@ describe.each(backends)('projections on $name', (backend) => {
     expect(seenDuringRebuild.length).toBeGreaterThan(2);
     for (const seen of seenDuringRebuild) expect(seen.view).toEqual(live);
     expect(seenDuringRebuild.some((seen) => seen.built > 0 && seen.built < 8)).toBe(true);
-    const { rows: tables } = await postbox.db.query(`select to_regclass('bg_totals_v1') as old`);
-    expect(tables[0]).toEqual({ old: null });
+    // The old read model is dropped just after the swap commits.
+    const oldTable = async () => (await postbox.db.query<{ old: string | null }>(`select to_regclass('bg_totals_v1')::text as old`)).rows[0]?.old;
+    await waitFor(async () => (await oldTable()) === null, 5_000, 'the old read model to be dropped');
     const { rows: groups } = await postbox.db.query<{ group_name: string }>(
       `select group_name from postbox.consumer_groups where group_name like 'projection:bg-totals:%'`,
     );
@@ -186,6 +187,11 @@ describe.each(backends)('projections on $name', (backend) => {
     expect(await rows('split_totals')).toEqual(expectedTotals(12, 3, 'split'));
     const [rebuilt] = await postbox.groupStatus(projectionGroup('split-totals', 2));
     expect(rebuilt?.partitions).toHaveLength(4);
+
+    await runner.stop(2_000);
+    const changed = store.projection(totals({ name: 'split-totals', table: 'split_totals', category: 'split' }), { ...fast, partitions: 2 });
+    await expect(changed.start()).rejects.toMatchObject({ code: 'POSTBOX_ERR_GROUP_PARTITIONS_MISMATCH' });
+    expect(changed.state).toBe('stopped');
   });
 
   it('shows faulted with the error after consecutive failures, and recovers once the failure stops', async () => {

@@ -4,7 +4,7 @@ import type { GroupHost } from '../consumers/group-host.js';
 import { wholeBatchFirst } from '../consumers/split-batch.js';
 import { addDeadLetter, type DeadLetter } from '../deadletters/dead-letter-store.js';
 import { type RedeliveryOutcome, redeliverRetries, watchRetryRequests } from '../deadletters/redelivery.js';
-import { PostboxError } from '../errors/postbox-error.js';
+import { isPostboxError, PostboxError } from '../errors/postbox-error.js';
 import type { EventLike, RecordedEvent } from '../eventstore/event.js';
 import { recordedEventOf } from '../eventstore/recorded-event.js';
 import type { Upcasters } from '../eventstore/upcasters.js';
@@ -117,7 +117,13 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
     this.timers.push(setInterval(() => this.schedule(), this.settings.controlIntervalMs));
     for (const timer of this.timers) timer.unref();
     this.stopRedelivery = await watchRetryRequests(this.host.db, this.settings.redeliveryIntervalMs, this.logger, () => this.redeliver());
-    await this.schedule();
+    const refusal = await this.schedule();
+    if (refusal) {
+      // A group that refuses these options (another partition count, say) will refuse them on every
+      // try: the caller hears it now rather than a projection that looks running and never reads.
+      await this.stop();
+      throw refusal;
+    }
   }
 
   /** Stops every group of this projection, letting batches in hand commit. */
@@ -178,14 +184,22 @@ export class ProjectionRunner<E extends EventLike = EventLike> {
     return projectionHealth(await this.status(), maxLagEvents);
   }
 
-  /** Runs a reconcile after any already queued; they never overlap. */
-  private schedule(): Promise<void> {
-    this.queue = this.queue
+  /**
+   * Runs a reconcile after any already queued; they never overlap. Resolves to the error of a
+   * reconcile that failed for good (not retriable), which the timer will not fix.
+   */
+  private schedule(): Promise<PostboxError | undefined> {
+    const run = this.queue
       .then(() => (this.stateValue === 'running' && !this.host.isClosed ? this.reconcile() : undefined))
-      .catch((error) => {
-        this.logger.error({ err: error }, 'projection control failed; it will be tried again');
-      });
-    return this.queue;
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          this.logger.error({ err: error }, 'projection control failed; it will be tried again');
+          return isPostboxError(error) && !error.retriable ? error : undefined;
+        },
+      );
+    this.queue = run.then(() => undefined);
+    return run;
   }
 
   private async reconcile(): Promise<void> {
