@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { ConfigError, isPostboxError, loadEnvConfig, type PostboxEnvConfig, redactUrl } from 'postbox';
+import { ConfigError, defaults, isPostboxError, loadEnvConfig, type PostboxEnvConfig, redactUrl } from 'postbox';
 import { z } from 'zod';
 import { appDefaults } from './defaults.js';
 
@@ -9,6 +9,8 @@ export interface HistoryConfig {
   topic: string;
   group: string;
   batchSize: number;
+  /** HISTORY_PARTITIONS: partitions of the group on the PostgreSQL log; a Kafka source has Kafka's own. */
+  partitions: number;
   maxEventBytes: number;
   partitionsAheadDays: number;
   maintenanceIntervalMs: number;
@@ -43,6 +45,12 @@ const brokerList = z
   .string()
   .transform((value) => value.split(',').map((broker) => broker.trim()))
   .refine((brokers) => brokers.every((broker) => /^[^\s:]+:\d{1,5}$/.test(broker)), 'must be a comma-separated list of host:port');
+/** An integer written in plain digits (no sign, exponent or hex) from 1 to max. */
+const integerFrom1To = (max: number) =>
+  z
+    .string()
+    .refine((value) => /^\d{1,6}$/.test(value) && Number(value) >= 1 && Number(value) <= max, `must be an integer from 1 to ${max}`)
+    .transform(Number);
 const name = z
   .string()
   .max(200)
@@ -104,6 +112,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       topic: read(env, ['KAFKA_TOPIC'], name, appDefaults.topic),
       group: read(env, ['KAFKA_GROUP_ID'], name, appDefaults.groupId),
       batchSize: read(env, ['HISTORY_BATCH_SIZE'], positiveInt.max(10_000), appDefaults.history.batchSize),
+      partitions: read(env, ['HISTORY_PARTITIONS'], integerFrom1To(defaults.partitionBuckets), appDefaults.history.partitions),
       maxEventBytes: appDefaults.history.maxEventBytes,
       partitionsAheadDays: read(env, ['HISTORY_PARTITIONS_AHEAD_DAYS'], positiveInt.max(366), appDefaults.history.partitionsAheadDays),
       maintenanceIntervalMs: appDefaults.history.maintenanceIntervalMs,

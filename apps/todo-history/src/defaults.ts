@@ -34,6 +34,12 @@ export const appDefaults = Object.freeze({
      * with a few large transactions; a quiet stream still goes one small batch at a time.
      */
     batchSize: 2_000,
+    /**
+     * HISTORY_PARTITIONS: partitions of the history consumer's group on the PostgreSQL log, by the
+     * event's key (its groupId). Each is read in order, in a transaction of its own, in parallel with
+     * the others; the processes running the app share them. Fixed when the group is created.
+     */
+    partitions: 4,
     /** A history event larger than this, as JSON bytes, goes to dead letters undecoded. */
     maxEventBytes: 65_536,
     /** Native partitioning: daily partitions created this many days ahead of today (UTC). */
@@ -67,8 +73,6 @@ export const appDefaults = Object.freeze({
   }),
   /** The NOTIFY channel the history consumer signals after each batch that stored rows. */
   notifyChannel: 'todo_history_logs',
-  /** Advisory lock that writers of todo_event_logs take in turn. */
-  historyWriterLockKey: 7_170_412_355_004,
   /** A shorter OPS_TOKEN is refused. */
   minOpsTokenLength: 8,
 });

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { assertSchemaCurrent, createLogger, type Database, type Logger, migrate, Postbox, Router, type RouteSourceFactory } from 'postbox';
+import { assertSchemaCurrent, createLogger, type Database, type Logger, migrate, Postbox, Router } from 'postbox';
 import { kafkaRelayFromEnv } from 'postbox/kafka';
 import { opsServerFromEnv } from 'postbox/ops';
 import type { AppConfig, Env } from './config.js';
@@ -7,7 +7,7 @@ import { todoHistoryMigrations } from './db/migration-set.js';
 import { appDefaults } from './defaults.js';
 import { historyMetrics } from './history/history-metrics.js';
 import { historyRoute } from './history/history-route.js';
-import { historySource } from './history/history-source.js';
+import { type HistoryTransport, historyTransport } from './history/history-source.js';
 import { type PartitionMaintenance, startPartitionMaintenance } from './history/partition-maintenance.js';
 import type { RelayStats } from './ops/ops-routes.js';
 import { LiveFeed } from './queries/live-feed.js';
@@ -17,8 +17,8 @@ export interface SystemOptions {
   logger?: Logger;
   /** An open database (tests); otherwise the one of the config. */
   database?: Database;
-  /** The history consumer's transport; by default `historySource(config)`. */
-  historySource?: RouteSourceFactory;
+  /** The history consumer's transport and partitions; by default `historyTransport(config)`. */
+  historyTransport?: HistoryTransport;
   relay?: RelayStats;
   /** Read for ENABLE_METRICS / METRICS_HOST / METRICS_PORT (the separate metrics server). */
   env?: Env;
@@ -81,7 +81,7 @@ export async function startSystem(config: AppConfig, options: SystemOptions = {}
     closers.push(() => maintenance.stop());
     const router = new Router(postbox, { logger });
     const metrics = historyMetrics(router.metrics.registry);
-    router.addHandler(historyRoute(config.history, postbox.db, options.historySource ?? historySource(config), metrics));
+    router.addHandler(historyRoute(config.history, postbox.db, options.historyTransport ?? historyTransport(config), metrics));
     const feed = new LiveFeed(postbox.db, { ...appDefaults.stream, channel: appDefaults.notifyChannel }, logger);
     await feed.start();
     closers.push(() => feed.close());

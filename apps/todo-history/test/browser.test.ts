@@ -168,6 +168,40 @@ describe('the todo history page in Chromium', () => {
     await page.getByTestId('tab-ops').click();
     await page.locator('[data-testid="ops-group-row"][data-group="todo-consumer-group-go"]').waitFor();
     await page.getByTestId('relay-disabled').waitFor();
+
+    // The history group's partitions (HISTORY_PARTITIONS, 4 by default), all held by the app's one member.
+    const historyGroup = 'todo-consumer-group-go';
+    const [historyStatus] = await system!.postbox.groupStatus(historyGroup);
+    expect(historyStatus?.members).toHaveLength(1);
+    const member = historyStatus?.members[0]?.member as string;
+    const partitionRows = page.locator(`[data-testid="ops-partition-row"][data-group="${historyGroup}"]`);
+    await expect
+      .poll(() =>
+        partitionRows.evaluateAll((rows) =>
+          rows.map((row) => ({
+            partition: row.getAttribute('data-partition'),
+            owner: row.querySelector('[data-testid="ops-partition-owner"]')?.textContent,
+            unowned: row.querySelector('[data-testid="ops-partition-unowned"]')?.textContent,
+          })),
+        ),
+      )
+      .toEqual(['0', '1', '2', '3'].map((partition) => ({ partition, owner: member, unowned: '—' })));
+    const memberRows = page.locator(`[data-testid="ops-member-row"][data-group="${historyGroup}"]`);
+    await expect
+      .poll(() =>
+        memberRows.evaluateAll((rows) =>
+          rows.map((row) => ({
+            member: row.getAttribute('data-member'),
+            live: row.getAttribute('data-live'),
+            partitions: row.querySelector('[data-testid="ops-member-partitions"]')?.textContent,
+          })),
+        ),
+      )
+      .toEqual([{ member, live: 'true', partitions: '0, 1, 2, 3' }]);
+    await expect(
+      page.locator(`[data-testid="ops-group-row"][data-group="${historyGroup}"]`).getByTestId('ops-group-partitions').textContent(),
+    ).resolves.toBe('4/4 owned');
+    expect(await page.locator(`[data-testid="ops-group-detail"][data-group="${historyGroup}"]`).isVisible()).toBe(true);
     const letter = page.getByTestId('dead-letter-row').first();
     await letter.waitFor({ timeout: 15_000 });
     await expect(letter.getByTestId('dead-letter-error').textContent()).resolves.toMatch(/eventType/);

@@ -22,7 +22,13 @@ describe('configuration', () => {
       migrate: true,
       kafkaBrokers: undefined,
       opsToken: undefined,
-      history: { topic: 'todo-history-events', group: 'todo-consumer-group-go', retentionDays: undefined, partitionsAheadDays: 7 },
+      history: {
+        topic: 'todo-history-events',
+        group: 'todo-consumer-group-go',
+        partitions: 4,
+        retentionDays: undefined,
+        partitionsAheadDays: 7,
+      },
     });
     expect(config.postbox.databaseUrl).toBeUndefined();
   });
@@ -36,6 +42,7 @@ describe('configuration', () => {
       KAFKA_TOPIC: 'history',
       KAFKA_GROUP_ID: 'history-readers',
       HISTORY_RETENTION_DAYS: '30',
+      HISTORY_PARTITIONS: '16',
       MIGRATE: 'false',
       OPS_TOKEN: 'a-long-secret',
       LOG_LEVEL: 'debug',
@@ -47,7 +54,7 @@ describe('configuration', () => {
       migrate: false,
       kafkaBrokers: ['kafka-1:9092', 'kafka-2:9092'],
       opsToken: 'a-long-secret',
-      history: { topic: 'history', group: 'history-readers', retentionDays: 30 },
+      history: { topic: 'history', group: 'history-readers', retentionDays: 30, partitions: 16 },
     });
     expect(config.postbox).toMatchObject({ databaseUrl: 'postgres://u:p@db:5432/todo_history', logLevel: 'debug', pool: { max: 4 } });
   });
@@ -61,6 +68,14 @@ describe('configuration', () => {
     });
     expect(configError({ KAFKA_TOPIC: 'bad topic' }).variable).toBe('KAFKA_TOPIC');
     expect(configError({ HISTORY_RETENTION_DAYS: '0' }).variable).toBe('HISTORY_RETENTION_DAYS');
+    for (const partitions of ['0', '65', 'four', '4.5', '-4', '0x10', '1e1', '4 partitions']) {
+      expect(configError({ HISTORY_PARTITIONS: partitions }), partitions).toMatchObject({
+        variable: 'HISTORY_PARTITIONS',
+        message: expect.stringMatching(/^HISTORY_PARTITIONS must be an integer from 1 to 64/),
+      });
+    }
+    expect(loadConfig({ HISTORY_PARTITIONS: '1' }).history.partitions).toBe(1);
+    expect(loadConfig({ HISTORY_PARTITIONS: '64' }).history.partitions).toBe(64);
     expect(configError({ MIGRATE: 'maybe' }).variable).toBe('MIGRATE');
     const token = configError({ OPS_TOKEN: 'pw1234' });
     expect(token.variable).toBe('OPS_TOKEN');

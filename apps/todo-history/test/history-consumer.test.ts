@@ -1,9 +1,12 @@
-import { type RoutedMessage, Router } from 'postbox';
+import { createLogger, Postbox, partitionOf, type RoutedMessage, Router } from 'postbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../../../packages/postbox/test/support/postgres.js';
+import { loadConfig } from '../src/config.js';
 import { decodeHistoryEvent } from '../src/history/history-event.js';
 import { historyRoute } from '../src/history/history-route.js';
 import { toHistoryRow } from '../src/history/history-row.js';
 import { writeHistory } from '../src/history/history-writer.js';
+import { startSystem } from '../src/system.js';
 import {
   backendNames,
   call,
@@ -55,7 +58,7 @@ describe('history consumer on postgres', () => {
 
     await system.router.stop();
     const reset = await system.postbox.db.query(resetGroupToTime, [system.config.history.group, system.config.history.topic, before]);
-    expect(reset.rowCount).toBe(1);
+    expect(reset.rowCount).toBe(system.config.history.partitions);
     expect((await groupStatus(system))?.lagMessages).toBe(5);
 
     const restarted = new Router(system.postbox, { logger: system.logger }).addHandler(
@@ -180,5 +183,70 @@ describe.each(backendNames)('history writer on %s', (backend) => {
       timestamp_fallback: false,
     });
     expect(await system.postbox.transaction((tx) => writeHistory(tx, rows))).toBe(0);
+  });
+});
+
+describe('history consumer partitions', () => {
+  it('splits the group by groupId, refuses a group made with another count until it is repartitioned, and stores nothing twice', async () => {
+    const database = await createTestDatabase();
+    const env = { DATABASE_URL: database.url, OUTBOX_INTERVAL: '100ms', OUTBOX_RETRY_DELAY: '20ms' };
+    const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', name: 'history-partitions-test' });
+    const group = loadConfig(env).history.group;
+    try {
+      // An existing database: its history group was created with one partition.
+      const one = await startSystem(loadConfig({ ...env, HISTORY_PARTITIONS: '1' }), { logger });
+      const groupIds: string[] = [];
+      try {
+        for (let g = 0; g < 8; g++) groupIds.push((await call(one, 'POST', '/api/groups', { name: `G${g}`, user: 'ann' })).body.groupId);
+        await waitFor(async () => (await countRows(one)) === 8, 10_000, 'eight rows');
+        expect((await one.postbox.groupStatus(group))[0]?.partitions).toHaveLength(1);
+      } finally {
+        await one.close();
+      }
+
+      const refused = await startSystem(loadConfig(env), { logger }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(refused).toMatchObject({
+        code: 'POSTBOX_ERR_GROUP_PARTITIONS_MISMATCH',
+        message: expect.stringContaining(`postbox groups repartition ${group} --partitions 4`),
+      });
+
+      // What `npx postbox groups repartition todo-consumer-group-go --partitions 4` does, with the app stopped.
+      const admin = await Postbox.create({ databaseUrl: database.url, logger, migrate: 'check' });
+      try {
+        expect(await admin.repartitionGroup(group, 4)).toMatchObject({ group, from: 1, to: 4 });
+      } finally {
+        await admin.close();
+      }
+
+      const four = await startSystem(loadConfig(env), { logger });
+      try {
+        for (const groupId of groupIds) {
+          for (let t = 0; t < 3; t++) await call(four, 'POST', `/api/groups/${groupId}/tasks`, { name: `T${t}`, user: 'bob' });
+        }
+        await waitFor(async () => (await countRows(four)) === 32, 15_000, 'thirty-two rows');
+        const [status] = await four.postbox.groupStatus(group);
+        expect(status?.partitions.map((partition) => partition.partition)).toEqual([0, 1, 2, 3]);
+        expect(status?.members.map((member) => member.partitions)).toEqual([[0, 1, 2, 3]]);
+        // The groups' events fell in more than one partition, and each group's history kept its order.
+        expect(new Set(groupIds.map((groupId) => partitionOf(groupId, groupId, 4))).size).toBeGreaterThan(1);
+        const rows = await historyRows(four);
+        for (const groupId of groupIds) {
+          expect(rows.filter((row) => row.group_id === groupId).map((row) => row.changes)).toEqual([
+            `Group 'G${groupIds.indexOf(groupId)}' was created`,
+            "Task 'T0' was created",
+            "Task 'T1' was created",
+            "Task 'T2' was created",
+          ]);
+        }
+        expect(await countRows(four, 'todo_event_log_ids')).toBe(32);
+      } finally {
+        await four.close();
+      }
+    } finally {
+      await database.drop();
+    }
   });
 });

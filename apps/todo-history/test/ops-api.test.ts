@@ -23,12 +23,30 @@ describe('ops API on loopback without a token', () => {
       'the good message',
     );
 
+    const historyGroup = async () =>
+      (await call(system, 'GET', '/api/ops/groups')).body.find((g: any) => g.group === 'todo-consumer-group-go');
+    await waitFor(async () => (await historyGroup()).partitions.every((p: any) => p.owner !== null), 10_000, 'every partition owned');
     const groups = await call(system, 'GET', '/api/ops/groups');
     expect(groups.status).toBe(200);
     const group = groups.body.find((g: any) => g.group === 'todo-consumer-group-go');
-    expect(group).toMatchObject({ topics: ['todo-history-events'], lagMessages: 0, leaseActive: true, lastError: null });
+    // Partitioned by HISTORY_PARTITIONS (4): the one-lease fields are for one-partition groups only.
+    expect(group).toMatchObject({ topics: ['todo-history-events'], lagMessages: 0, lastError: null, leaseOwner: null, checkpoint: null });
     expect(typeof group.lagSeconds).toBe('number');
-    expect(group.leaseOwner).toEqual(expect.any(String));
+    expect(group.members).toHaveLength(1);
+    const [member] = group.members;
+    expect(member).toMatchObject({ member: expect.any(String), live: true, partitions: [0, 1, 2, 3] });
+    expect(group.partitions).toHaveLength(4);
+    group.partitions.forEach((partition: any, index: number) => {
+      expect(partition).toMatchObject({
+        partition: index,
+        owner: member.member,
+        expiredOwner: null,
+        lagMessages: 0,
+        unownedSeconds: 0,
+        lastError: null,
+        checkpoint: { transactionId: expect.stringMatching(/^\d+$/), globalPosition: expect.stringMatching(/^\d+$/) },
+      });
+    });
 
     const letters = await call(system, 'GET', '/api/ops/dead-letters');
     const letter = letters.body.find((l: any) => l.messageId === bad);

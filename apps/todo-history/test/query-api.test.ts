@@ -1,5 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, countRows, openSystem, publishRaw, sampleEvent, type TestSystem, waitFor } from './support/system.js';
+import { writeHistory } from '../src/history/history-writer.js';
+import {
+  call,
+  countRows,
+  deferred,
+  historyRowOf,
+  openSystem,
+  publishRaw,
+  sampleEvent,
+  type TestSystem,
+  waitFor,
+} from './support/system.js';
 
 const eventTypes = ['created', 'updated', 'status_changed', 'commented', 'deleted'];
 const users = ['alice', 'bob', 'carol'];
@@ -185,5 +196,44 @@ describe('history query API', () => {
     expect(groupsCursor).toMatch(/^[A-Za-z0-9_-]+$/);
     const unknown = await call(system, 'GET', '/api/logs/group/nobody');
     expect(unknown.body).toEqual({ items: [], nextCursor: null });
+  });
+
+  // Last: it stores rows outside `published`.
+  it('pages summaries over the rows of their first page, even when an older transaction commits in between', async () => {
+    const row = (groupId: string, timestamp: string) =>
+      historyRowOf(event({ groupId, taskId: null, eventType: 'updated', user: 'latecomer', timestamp }), groupId);
+    const store = (groupId: string, timestamp: string) => system.postbox.transaction((tx) => writeHistory(tx, [row(groupId, timestamp)]));
+    await store('z1', '2024-06-01T00:00:00Z');
+    await store('z2', '2024-06-02T00:00:00Z');
+    await store('z3', '2024-06-03T00:00:00Z');
+    // An older transaction stores a row of z0 (a lower id, the oldest activity: the last page)...
+    const olderWrote = deferred();
+    const commitOlder = deferred();
+    const older = system.postbox.transaction(async (tx) => {
+      await writeHistory(tx, [row('z0', '2024-05-01T00:00:00Z')]);
+      olderWrote.resolve();
+      await commitOlder.promise;
+    });
+    await olderWrote.promise;
+    // ...a newer one stores a row of z3 (a higher id) and commits; the first page is read...
+    await store('z3', '2024-06-04T00:00:00Z');
+    const first = await call(system, 'GET', '/api/logs/groups?user=latecomer&limit=1');
+    expect(first.body.items.map((g: any) => [g.groupId, g.logCount])).toEqual([['z3', 2]]);
+    // ...and only then does the older one commit: z0 did not exist for the first page, nor for the next.
+    commitOlder.resolve();
+    await older;
+    const rest: any[] = [];
+    for (let cursor: string | null = first.body.nextCursor; cursor; ) {
+      const page = await call(system, 'GET', `/api/logs/groups?user=latecomer&limit=1&cursor=${cursor}`);
+      expect(page.status, JSON.stringify(page.body)).toBe(200);
+      rest.push(...page.body.items);
+      cursor = page.body.nextCursor;
+    }
+    expect(rest.map((g) => [g.groupId, g.logCount])).toEqual([
+      ['z2', 1],
+      ['z1', 1],
+    ]);
+    const now = await pageAll(system, '/api/logs/groups?user=latecomer&limit=1');
+    expect(now.map((g) => g.groupId)).toEqual(['z3', 'z2', 'z1', 'z0']);
   });
 });

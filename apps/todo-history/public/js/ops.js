@@ -4,7 +4,10 @@ import { clearMessage, showError, showInfo } from './messages.js';
 
 const enc = encodeURIComponent;
 
-/** The operations view: consumer groups and their lag, dead letters with retry and discard, the relay. */
+/**
+ * The operations view: consumer groups with their lag, partitions and members; dead letters with
+ * retry and discard; the relay.
+ */
 export function createOps({ groupsBody, deadBody, deadCount, relay, live, badge }) {
   let inFlight = false;
   let deadSignature = '';
@@ -43,28 +46,158 @@ export function createOps({ groupsBody, deadBody, deadCount, relay, live, badge 
       groupsBody.replaceChildren(h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No consumer groups yet.')));
       return;
     }
-    groupsBody.replaceChildren(
-      ...groups.map((group) => {
-        const lagMessages = Number(group.lagMessages ?? 0);
-        return h(
-          'tr',
-          { 'data-testid': 'ops-group-row', 'data-group': group.group },
-          h('td', { class: 'mono' }, group.group),
-          h('td', {}, (group.topics ?? []).join(', ')),
-          h('td', {}, statusChip(group.status)),
-          h('td', { class: `num ${lagMessages > 0 ? 'warn-text' : ''}`, 'data-testid': 'ops-group-lag' }, String(lagMessages)),
-          h('td', { class: 'num' }, formatSeconds(group.lagSeconds)),
+    groupsBody.replaceChildren(...groups.flatMap((group) => [groupRow(group), groupDetailRow(group)]));
+  }
+
+  function groupRow(group) {
+    const lagMessages = Number(group.lagMessages ?? 0);
+    const partitions = group.partitions ?? [];
+    const owned = partitions.filter((partition) => partition.owner).length;
+    return h(
+      'tr',
+      { class: 'ops-group-row', 'data-testid': 'ops-group-row', 'data-group': group.group },
+      h('td', { class: 'mono' }, group.group),
+      h('td', {}, (group.topics ?? []).join(', ')),
+      h('td', {}, statusChip(group.status)),
+      h('td', { class: `num ${lagMessages > 0 ? 'warn-text' : ''}`, 'data-testid': 'ops-group-lag' }, String(lagMessages)),
+      h('td', { class: 'num' }, formatSeconds(group.lagSeconds)),
+      h(
+        'td',
+        {
+          class: `num ${owned < partitions.length ? 'warn-text' : ''}`,
+          'data-testid': 'ops-group-partitions',
+          title: `${owned} of ${partitions.length} partitions have an owner`,
+        },
+        `${owned}/${partitions.length} owned`,
+      ),
+      group.lastError
+        ? h('td', { class: 'error-text', title: group.lastError }, truncate(group.lastError, 120))
+        : h('td', { class: 'muted' }, '—'),
+    );
+  }
+
+  /** Under each group: its partitions (owner, checkpoint, lag, time without an owner) and its members. */
+  function groupDetailRow(group) {
+    const partitions = group.partitions ?? [];
+    const members = group.members ?? [];
+    return h(
+      'tr',
+      { class: 'group-detail', 'data-testid': 'ops-group-detail', 'data-group': group.group },
+      h(
+        'td',
+        { colspan: 7 },
+        h(
+          'div',
+          { class: 'group-detail-grid' },
           h(
-            'td',
-            { class: 'mono small-text' },
-            group.leaseOwner ?? '—',
-            group.leaseOwner && group.leaseActive === false ? h('span', { class: 'muted' }, ' (expired)') : null,
+            'section',
+            { class: 'subtable' },
+            h('h3', { class: 'subtable-title' }, `Partitions (${partitions.length})`),
+            h(
+              'table',
+              { class: 'data compact', 'data-testid': 'ops-partitions' },
+              h(
+                'thead',
+                {},
+                h(
+                  'tr',
+                  {},
+                  h('th', { class: 'num' }, '#'),
+                  h('th', {}, 'Owner'),
+                  h('th', {}, 'Checkpoint'),
+                  h('th', { class: 'num' }, 'Lag (messages)'),
+                  h('th', { class: 'num' }, 'Lag (seconds)'),
+                  h('th', { class: 'num' }, 'Unowned for'),
+                  h('th', {}, 'Last error'),
+                ),
+              ),
+              h(
+                'tbody',
+                {},
+                partitions.map((partition) => partitionRow(group.group, partition)),
+              ),
+            ),
           ),
-          group.lastError
-            ? h('td', { class: 'error-text', title: group.lastError }, truncate(group.lastError, 120))
-            : h('td', { class: 'muted' }, '—'),
-        );
-      }),
+          h(
+            'section',
+            { class: 'subtable' },
+            h('h3', { class: 'subtable-title' }, `Members (${members.length})`),
+            h(
+              'table',
+              { class: 'data compact', 'data-testid': 'ops-members' },
+              h('thead', {}, h('tr', {}, h('th', {}, 'Member'), h('th', {}, 'State'), h('th', {}, 'Partitions'), h('th', {}, 'Joined'))),
+              h(
+                'tbody',
+                {},
+                members.length === 0
+                  ? h('tr', {}, h('td', { colspan: 4, class: 'empty', 'data-testid': 'ops-members-empty' }, 'No process runs this group.'))
+                  : members.map((member) => memberRow(group.group, member)),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  function partitionRow(groupName, partition) {
+    const lagMessages = Number(partition.lagMessages ?? 0);
+    const unowned = Number(partition.unownedSeconds ?? 0);
+    const checkpoint = partition.checkpoint ?? {};
+    return h(
+      'tr',
+      {
+        'data-testid': 'ops-partition-row',
+        'data-group': groupName,
+        'data-partition': partition.partition,
+        'data-owner': partition.owner ?? '',
+      },
+      h('td', { class: 'num' }, String(partition.partition)),
+      partition.owner
+        ? h('td', { class: 'mono small-text', 'data-testid': 'ops-partition-owner' }, partition.owner)
+        : h(
+            'td',
+            { class: 'mono small-text', 'data-testid': 'ops-partition-owner' },
+            h('span', { class: 'warn-text' }, 'none'),
+            partition.expiredOwner ? h('span', { class: 'muted' }, ` (lease of ${partition.expiredOwner} expired)`) : null,
+          ),
+      h(
+        'td',
+        { class: 'mono small-text', title: 'transaction id / global position of the last message handled' },
+        `${checkpoint.transactionId ?? '—'} / ${checkpoint.globalPosition ?? '—'}`,
+      ),
+      h('td', { class: `num ${lagMessages > 0 ? 'warn-text' : ''}`, 'data-testid': 'ops-partition-lag' }, String(lagMessages)),
+      h('td', { class: 'num' }, formatSeconds(partition.lagSeconds)),
+      h(
+        'td',
+        { class: `num ${unowned > 0 ? 'warn-text' : ''}`, 'data-testid': 'ops-partition-unowned' },
+        unowned > 0 ? formatSeconds(unowned) : '—',
+      ),
+      partition.lastError
+        ? h('td', { class: 'error-text', title: partition.lastError }, truncate(partition.lastError, 80))
+        : h('td', { class: 'muted' }, '—'),
+    );
+  }
+
+  function memberRow(groupName, member) {
+    const partitions = member.partitions ?? [];
+    return h(
+      'tr',
+      {
+        'data-testid': 'ops-member-row',
+        'data-group': groupName,
+        'data-member': member.member,
+        'data-live': String(Boolean(member.live)),
+        'data-partitions': partitions.join(','),
+      },
+      h('td', { class: 'mono small-text' }, member.member),
+      h('td', {}, statusChip(member.live ? 'live' : 'expired')),
+      h(
+        'td',
+        { 'data-testid': 'ops-member-partitions' },
+        partitions.length > 0 ? partitions.join(', ') : h('span', { class: 'muted' }, 'none'),
+      ),
+      h('td', { title: isoTitle(member.joinedAt) }, formatTime(member.joinedAt)),
     );
   }
 

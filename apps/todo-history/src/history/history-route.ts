@@ -1,8 +1,9 @@
-import { deadLetter, type Executor, logSource, type Middleware, type RouteOptions, type RouteSourceFactory } from 'postbox';
+import { deadLetter, type Executor, type Middleware, type RouteOptions } from 'postbox';
 import type { HistoryConfig } from '../config.js';
 import { type DecodedEvent, decodeHistoryEvent } from './history-event.js';
 import type { HistoryMetrics } from './history-metrics.js';
 import { toHistoryRow } from './history-row.js';
+import { type HistoryTransport, logTransport } from './history-source.js';
 import { writeHistory } from './history-writer.js';
 
 /**
@@ -22,21 +23,23 @@ export function deadLetterUndecodable(db: Executor): Middleware {
 
 /**
  * The history consumer: the todo-history events of `config.topic` into todo_event_logs, one
- * batched insert per batch, in the transaction that also moves the group's checkpoint. The
- * transport is a parameter: the PostgreSQL log by default; a Kafka source (kafkaSource) plugs in
- * unchanged.
+ * batched insert per batch, in the transaction that also moves the checkpoint of the batch's
+ * partition. The transport is a parameter: by default the PostgreSQL log, with the group split into
+ * `config.partitions` partitions by key (the groupId), each read in order and committed on its
+ * own; a Kafka source (kafkaSource) plugs in unchanged, split by the topic's partitions.
  */
 export function historyRoute(
   config: HistoryConfig,
   db: Executor,
-  source: RouteSourceFactory = logSource(),
+  transport: HistoryTransport = logTransport(config),
   metrics?: HistoryMetrics,
 ): RouteOptions<DecodedEvent> {
   return {
     name: 'todo-history',
     group: config.group,
     topics: [config.topic],
-    source,
+    source: transport.source,
+    partitions: transport.partitions,
     transactional: true,
     batchSize: config.batchSize,
     decode: (message) => decodeHistoryEvent(message, config.maxEventBytes),

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Database, Logger } from 'postbox';
 import type { AppDefaults } from '../defaults.js';
+import { encodeFeedCursor, type FeedCursor } from './cursor.js';
 import { logColumns, toLogItem } from './log-queries.js';
 
 export interface FeedFilter {
@@ -10,18 +11,23 @@ export interface FeedFilter {
 
 interface Subscriber {
   filter: FeedFilter;
-  /** Id of the last row pushed; rows with a larger id are new to this subscriber. */
-  lastId: string;
+  /** The last row pushed, as (transaction_id, id); rows after it in that order are new to this subscriber. */
+  last: FeedCursor;
   response: ServerResponse;
   pumping: boolean;
   again: boolean;
 }
 
 /**
- * New history rows as server-sent events (`event: log`, the row's id as the event id, the item
- * as data). The history consumer NOTIFYs after each batch it stores; a poll covers a missed
- * NOTIFY. The consumer is the only writer of todo_event_logs and stores one batch at a time, so
- * ids grow in commit order and "id greater than the last one pushed" never skips a row.
+ * New history rows as server-sent events (`event: log`, the row's feed cursor `<transaction_id>.<id>`
+ * as the event id, the item as data). The history consumer NOTIFYs after each batch it stores; a
+ * poll covers a missed NOTIFY and a watermark held back by a long transaction.
+ *
+ * The partitions of the history consumer write in parallel, so ids do not grow in commit order: a
+ * reader that remembered "last id = 42" would pass an id-41 row that commits later. The feed reads
+ * as Postbox's log does: rows in (transaction_id, id) order, and only those whose transaction is
+ * older than every transaction still running (below pg_snapshot_xmin), which are all committed or
+ * gone; a transaction still running, even one that started first, is waited for.
  */
 export class LiveFeed {
   private readonly subscribers = new Set<Subscriber>();
@@ -49,8 +55,8 @@ export class LiveFeed {
     return this.subscribers.size;
   }
 
-  /** Takes over the response: rows stored after `afterId` are pushed until it closes. */
-  subscribe(response: ServerResponse, filter: FeedFilter, afterId: string): void {
+  /** Takes over the response: rows after `after` in feed order are pushed until it closes. */
+  subscribe(response: ServerResponse, filter: FeedFilter, after: FeedCursor): void {
     response.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
@@ -58,7 +64,7 @@ export class LiveFeed {
       'x-accel-buffering': 'no',
     });
     response.write(`retry: ${this.settings.retryMs}\n\n`);
-    const subscriber: Subscriber = { filter, lastId: afterId, response, pumping: false, again: false };
+    const subscriber: Subscriber = { filter, last: after, response, pumping: false, again: false };
     this.subscribers.add(subscriber);
     response.on('close', () => this.subscribers.delete(subscriber));
     void this.pump(subscriber);
@@ -75,10 +81,14 @@ export class LiveFeed {
     await unlisten?.().catch(() => undefined);
   }
 
-  /** The id of the newest row: a stream that starts here pushes only rows stored from now on. */
-  async currentMaxId(): Promise<string> {
-    const { rows } = await this.db.query<{ max_id: string }>('select coalesce(max(id), 0)::text as max_id from todo_event_logs');
-    return rows[0]?.max_id ?? '0';
+  /**
+   * Where a stream that starts now begins: after every row below the watermark. Rows of
+   * transactions that have not passed it yet (still running, or committed just now while an older
+   * one runs) are pushed when they do.
+   */
+  async currentCursor(): Promise<FeedCursor> {
+    const { rows } = await this.db.query<{ xmin: string }>('select pg_snapshot_xmin(pg_current_snapshot())::text as xmin');
+    return { transactionId: rows[0]?.xmin ?? '0', id: '0' };
   }
 
   private wakeAll(): void {
@@ -105,19 +115,21 @@ export class LiveFeed {
   }
 
   private async push(subscriber: Subscriber): Promise<number> {
-    const params: unknown[] = [subscriber.lastId];
-    let where = 'l.id > $1::bigint';
-    if (subscriber.filter.groupId !== undefined) where += ` and l.group_id = $${params.push(subscriber.filter.groupId)}`;
-    if (subscriber.filter.taskId !== undefined) where += ` and l.task_id = $${params.push(subscriber.filter.taskId)}`;
+    const { last, filter } = subscriber;
+    const params: unknown[] = [last.transactionId, last.id];
+    let where = '(l.transaction_id, l.id) > ($1::xid8, $2::bigint) and l.transaction_id < pg_snapshot_xmin(pg_current_snapshot())';
+    if (filter.groupId !== undefined) where += ` and l.group_id = $${params.push(filter.groupId)}`;
+    if (filter.taskId !== undefined) where += ` and l.task_id = $${params.push(filter.taskId)}`;
     const { rows } = await this.db.query(
-      `select ${logColumns} from todo_event_logs l where ${where} order by l.id limit $${params.push(this.settings.maxRowsPerPush)}`,
+      `select ${logColumns}, l.transaction_id::text as transaction_id from todo_event_logs l where ${where}
+       order by l.transaction_id, l.id limit $${params.push(this.settings.maxRowsPerPush)}`,
       params,
     );
     if (!this.subscribers.has(subscriber)) return 0;
     for (const row of rows) {
-      const item = toLogItem(row);
-      subscriber.response.write(`id: ${item.id}\nevent: log\ndata: ${JSON.stringify(item)}\n\n`);
-      subscriber.lastId = String(row.id);
+      const cursor: FeedCursor = { transactionId: String(row.transaction_id), id: String(row.id) };
+      subscriber.response.write(`id: ${encodeFeedCursor(cursor)}\nevent: log\ndata: ${JSON.stringify(toLogItem(row))}\n\n`);
+      subscriber.last = cursor;
     }
     return rows.length;
   }

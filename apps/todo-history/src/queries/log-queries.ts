@@ -1,5 +1,5 @@
 import type { Executor } from 'postbox';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { decodeCursor, encodeCursor, maxSnapshotLength } from './cursor.js';
 import type { ListFilter } from './query-params.js';
 
 export interface LogItem {
@@ -128,29 +128,28 @@ interface SummaryQuery {
 /**
  * Entities with their number of history rows and latest activity, most recent first. The name is
  * the one carried by the entity's latest event. Pages after the first count only rows that
- * existed when the first page was read, so entities keep their places while clients page.
+ * existed when the first page was read (the rows of transactions visible in its snapshot, which
+ * the cursor carries), so entities keep their places while clients page. An id bound would not
+ * do: the consumer's partitions write in parallel, so a lower id can commit later.
  */
 async function listSummaries(db: Executor, query: SummaryQuery, filter: ListFilter): Promise<Page<Record<string, unknown>>> {
   const where = new Conditions();
   query.scope(where);
   where.filters(filter);
   const having: string[] = [];
-  let maxId: string | undefined;
+  let snapshot: string | undefined;
   if (filter.cursor) {
     const cursor = decodeCursor(filter.cursor, query.kind);
-    maxId = cursor.maxId;
+    snapshot = cursor.snapshot;
+    where.add(`pg_visible_in_snapshot(l.transaction_id, ${where.param(snapshot)}::pg_snapshot)`);
     const time = `${where.param(cursor.time)}::timestamptz`;
     having.push(`max(l."timestamp") < ${time} or (max(l."timestamp") = ${time} and l.${query.keyColumn} < ${where.param(cursor.key)})`);
-  } else {
-    const top = await db.query<{ max_id: string | null }>('select max(id)::text as max_id from todo_event_logs');
-    maxId = top.rows[0]?.max_id ?? undefined;
   }
-  if (maxId === undefined) return { items: [], nextCursor: null };
-  where.add(`l.id <= ${where.param(maxId)}::bigint`);
+  // pg_current_snapshot() is the snapshot this very statement reads in.
   const { rows } = await db.query(
     `select l.${query.keyColumn} as key,
             (array_agg(l.${query.nameColumn} order by l."timestamp" desc, l.id desc) filter (where l.${query.nameColumn} is not null))[1] as name,
-            count(*)::int as log_count, ${exact('max(l."timestamp")')} as last_exact
+            count(*)::int as log_count, ${exact('max(l."timestamp")')} as last_exact, pg_current_snapshot()::text as snapshot
      from todo_event_logs l
      where ${where.sql}
      group by l.${query.keyColumn}
@@ -161,13 +160,25 @@ async function listSummaries(db: Executor, query: SummaryQuery, filter: ListFilt
   );
   const page = rows.slice(0, filter.limit);
   const last = page.at(-1);
+  snapshot ??= last ? boundedSnapshot(last.snapshot as string) : undefined;
   return {
     items: page,
     nextCursor:
-      rows.length > filter.limit && last
-        ? encodeCursor({ kind: query.kind, time: last.last_exact as string, key: last.key as string, maxId })
+      rows.length > filter.limit && last && snapshot
+        ? encodeCursor({ kind: query.kind, time: last.last_exact as string, key: last.key as string, snapshot })
         : null,
   };
+}
+
+/**
+ * The snapshot as the cursor carries it. With more transactions in progress than a cursor holds
+ * (hundreds at once), it keeps only its lower bound: later pages then count the rows of
+ * transactions finished before it, and may leave out a few rows the first page counted.
+ */
+function boundedSnapshot(snapshot: string): string {
+  if (snapshot.length <= maxSnapshotLength) return snapshot;
+  const xmin = snapshot.slice(0, snapshot.indexOf(':'));
+  return `${xmin}:${xmin}:`;
 }
 
 export async function listGroupSummaries(db: Executor, filter: ListFilter): Promise<Page<GroupSummary>> {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Executor } from 'postbox';
 import { badRequest } from '../errors.js';
+import { decodeFeedCursor } from './cursor.js';
 import type { LiveFeed } from './live-feed.js';
 import { listGroupSummaries, listLogs, listTaskSummaries } from './log-queries.js';
 import { parseEntityId, parseListQuery } from './query-params.js';
@@ -29,10 +30,14 @@ export function registerQueryRoutes(app: FastifyInstance, db: Executor, feed: Li
     const groupId = query.groupId === undefined ? undefined : parseEntityId(query.groupId, 'groupId', 'query');
     const taskId = query.taskId === undefined ? undefined : parseEntityId(query.taskId, 'taskId', 'query');
     const after = query.after ?? request.headers['last-event-id'];
-    if (after !== undefined && (typeof after !== 'string' || !/^\d{1,18}$/.test(after))) {
-      throw badRequest('parameter after (or the Last-Event-ID header) must be the id of a history row', { field: 'after' });
+    const cursor = typeof after === 'string' ? decodeFeedCursor(after) : undefined;
+    if (after !== undefined && cursor === undefined) {
+      throw badRequest(
+        'parameter after (or the Last-Event-ID header) must be the id of an event of this stream, <transaction>.<row id> such as 1234.56, or 0 for the beginning',
+        { field: 'after' },
+      );
     }
-    const start = after ?? (await feed.currentMaxId());
+    const start = cursor ?? (await feed.currentCursor());
     reply.hijack();
     feed.subscribe(reply.raw, { groupId, taskId }, start);
   });

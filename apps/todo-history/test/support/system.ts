@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { createLogger } from 'postbox';
 import { createTestDatabase } from '../../../../packages/postbox/test/support/postgres.js';
 import { type Env, loadConfig } from '../../src/config.js';
+import { decodeHistoryEvent } from '../../src/history/history-event.js';
+import { type HistoryRow, toHistoryRow } from '../../src/history/history-row.js';
 import { type System, type SystemOptions, startSystem } from '../../src/system.js';
 
 export { delay, waitFor } from '../../../../packages/postbox/test/support/wait.js';
@@ -119,4 +122,28 @@ export function sampleEvent(overrides: { eventType?: string; timestamp?: unknown
       ...overrides.payload,
     },
   };
+}
+
+/** One todo_event_logs row, as the history consumer makes it of a message carrying `event` under `key`. */
+export function historyRowOf(event: unknown, key = 'g'): HistoryRow {
+  const message = {
+    id: randomUUID(),
+    topic: 'todo-history-events',
+    type: 'todo.external',
+    key,
+    payload: event,
+    headers: {},
+    createdAt: new Date(),
+    source: { kind: 'log' as const, transactionId: 1n, globalPosition: 1n },
+  };
+  return toHistoryRow({ ...message, payload: decodeHistoryEvent(message, 65_536) });
+}
+
+/** A promise with its resolve at hand: lets a test hold a transaction open until it says so. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((done) => {
+    resolve = done;
+  });
+  return { promise, resolve };
 }
