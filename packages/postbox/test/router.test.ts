@@ -41,8 +41,9 @@ function testContext(overrides: Partial<HandlerContext> = {}): HandlerContext {
 }
 
 describe('middleware order', () => {
-  it('is pinned: observe, dedupe, dead letter, retry, savepoint, timeout, correlation, custom, recover', () => {
+  it('is pinned: trace, observe, dedupe, dead letter, retry, savepoint, timeout, correlation, custom, recover', () => {
     expect(middlewareOrder).toEqual([
+      'trace',
       'observe',
       'dedupe',
       'deadLetter',
@@ -58,6 +59,7 @@ describe('middleware order', () => {
     const names = chainOf({ db, dedupe: true, timeoutMs: 100, use: [(next) => next] }).map((entry) => entry.name);
     expect(names).toEqual(middlewareOrder);
     expect(chainOf({ db }).map((entry) => entry.name)).toEqual([
+      'trace',
       'observe',
       'deadLetter',
       'retry',

@@ -4,6 +4,7 @@ import type { LogMessage } from '../log/message.js';
 import { comparePositions, type LogPosition } from '../log/position.js';
 import { type ReadOptions, readAfter } from '../log/read.js';
 import type { Logger } from '../observability/logger.js';
+import { inProcessSpan, messagingSystem } from '../observability/tracing.js';
 import { enqueue } from '../outbox/enqueue.js';
 import type { ValidationLimits } from '../outbox/validate.js';
 import type { Database, Executor } from '../sql/database.js';
@@ -160,7 +161,20 @@ export class PartitionReader {
     };
   }
 
-  private async handle(messages: LogMessage[], tx: Executor | undefined): Promise<LogPosition | undefined> {
+  private handle(messages: LogMessage[], tx: Executor | undefined): Promise<LogPosition | undefined> {
+    const { options } = this.settings;
+    const topic = messages[0]?.topic as string;
+    const attributes = {
+      'messaging.system': messagingSystem,
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': topic,
+      'messaging.consumer.group.name': options.group,
+      'messaging.destination.partition.id': String(this.partition),
+    };
+    return inProcessSpan(`process ${topic}`, attributes, messages, () => this.handleInSpan(messages, tx));
+  }
+
+  private async handleInSpan(messages: LogMessage[], tx: Executor | undefined): Promise<LogPosition | undefined> {
     const context = this.context(tx);
     const { handleBatch, handleMessage } = this.settings.handlers;
     if (handleBatch) {

@@ -4,7 +4,9 @@ import type { MessageHeaders } from '../log/message.js';
 import type { LogPosition } from '../log/position.js';
 import { readStreamRow } from '../log/streams.js';
 import type { OutgoingMessage } from '../outbox/outgoing-message.js';
+import { producerAttributes } from '../outbox/producer-span.js';
 import { prepareMessage } from '../outbox/validate.js';
+import { inSpan, traceHeaders } from '../observability/tracing.js';
 import { type InlineProjection, runInlineProjections } from '../projections/inline-projection.js';
 import type { Executor } from '../sql/database.js';
 import { executorFor, isDatabase, type Target } from '../sql/target.js';
@@ -108,11 +110,24 @@ export async function appendEvents(
 ): Promise<AppendOutcome> {
   checkStreamId(streamId);
   const category = categoryOf(streamId);
+  const list: readonly EventData[] = Array.isArray(events) ? events : [events as EventData];
+  const attributes = { ...producerAttributes(list.map(() => ({ topic: category }))), 'messaging.operation.name': 'append' };
+  return inSpan(`send ${category}`, { kind: 'producer', attributes }, () => appendInSpan(target, streamId, category, list, options));
+}
+
+async function appendInSpan(
+  target: Target,
+  streamId: string,
+  category: string,
+  list: readonly EventData[],
+  options: AppendOptions,
+): Promise<AppendOutcome> {
   const expected = options.expectedVersion ?? 'any';
   const encoded = encodeExpectedVersion(expected);
-  const list: readonly EventData[] = Array.isArray(events) ? events : [events as EventData];
   const limits = { payloadLimitBytes: options.payloadLimitBytes ?? defaults.payloadLimitBytes };
-  const rows: AppendRow[] = list.map((event) => prepareMessage(toOutgoing(event, streamId, category, options.upcasters), limits));
+  // Each event carries the producer span's context, for the spans that will handle it.
+  const trace = traceHeaders();
+  const rows: AppendRow[] = list.map((event) => prepareMessage(toOutgoing(event, streamId, category, options.upcasters), limits, trace));
   if (rows.length === 0) return { result: await checkOnly(target, streamId, category, expected), rows, events: list };
   const started = performance.now();
   const inline = options.inlineProjections ?? [];

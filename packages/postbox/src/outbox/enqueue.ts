@@ -1,7 +1,9 @@
 import { defaults } from '../config/defaults.js';
 import { ValidationError } from '../errors/postbox-error.js';
 import { type AppendRow, appendMessages } from '../log/append.js';
+import { inSpan, traceHeaders } from '../observability/tracing.js';
 import { asExecutor, type CallerTransaction, type Executor } from '../sql/database.js';
+import { producerAttributes, producerSpanName } from './producer-span.js';
 import type { OutgoingMessage } from './outgoing-message.js';
 import { prepareMessage, type ValidationLimits } from './validate.js';
 
@@ -16,13 +18,18 @@ export async function enqueue(
   limits: ValidationLimits = { payloadLimitBytes: defaults.payloadLimitBytes },
 ): Promise<string[]> {
   const list = Array.isArray(messages) ? (messages as readonly OutgoingMessage[]) : [messages as OutgoingMessage];
-  const prepared = list.map((message) => prepareMessage(message, limits));
-  try {
-    await appendMessages(asExecutor(tx), prepared);
-  } catch (error) {
-    throw duplicateIdError(error, prepared) ?? error;
-  }
-  return prepared.map((message) => message.id);
+  return inSpan(producerSpanName(list), { kind: 'producer', attributes: producerAttributes(list) }, async (span) => {
+    // Each message carries the producer span's context, for the spans that will handle it.
+    const trace = traceHeaders();
+    const prepared = list.map((message) => prepareMessage(message, limits, trace));
+    if (prepared.length === 1) span?.setAttribute('messaging.message.id', (prepared[0] as AppendRow).id);
+    try {
+      await appendMessages(asExecutor(tx), prepared);
+    } catch (error) {
+      throw duplicateIdError(error, prepared) ?? error;
+    }
+    return prepared.map((message) => message.id);
+  });
 }
 
 /** A caller-chosen id that is already in the log (or twice in the batch) is bad input, not a database failure. */

@@ -91,6 +91,11 @@ function buildHeaders(message: OutgoingMessage): MessageHeaders {
   return headers;
 }
 
+function withTrace(headers: MessageHeaders, trace: Readonly<Record<string, string>> | undefined): MessageHeaders {
+  if (trace) for (const [name, value] of Object.entries(trace)) headers[name] ??= value;
+  return headers;
+}
+
 function findUnstorableString(value: unknown): string | undefined {
   if (typeof value === 'string') return unstorableReason(value);
   if (Array.isArray(value)) {
@@ -140,8 +145,12 @@ function serialisePayload(payload: unknown, limitBytes: number): string {
   return json;
 }
 
-/** Checks every rule before anything is written, and serialises the message for the log; throws a ValidationError with a stable code. */
-export function prepareMessage(message: OutgoingMessage, limits: ValidationLimits): AppendRow {
+/**
+ * Checks every rule before anything is written, and serialises the message for the log; throws a
+ * ValidationError with a stable code. `trace` holds the W3C trace-context headers of the span that
+ * writes the message; a message that already carries them keeps its own.
+ */
+export function prepareMessage(message: OutgoingMessage, limits: ValidationLimits, trace?: Readonly<Record<string, string>>): AppendRow {
   if (typeof message !== 'object' || message === null) {
     throw new ValidationError('POSTBOX_ERR_BAD_OPTION', `A message must be an object (got ${message === null ? 'null' : typeof message}).`);
   }
@@ -158,6 +167,6 @@ export function prepareMessage(message: OutgoingMessage, limits: ValidationLimit
     type,
     key,
     payloadJson: serialisePayload(message.payload, limits.payloadLimitBytes),
-    headersJson: JSON.stringify(buildHeaders(message)),
+    headersJson: JSON.stringify(withTrace(buildHeaders(message), trace)),
   };
 }

@@ -9,6 +9,7 @@ import { recover } from './middleware/recover.js';
 import { type RetryOptions, retry } from './middleware/retry.js';
 import { savepoint } from './middleware/savepoint.js';
 import { timeout } from './middleware/timeout.js';
+import { trace } from './middleware/trace.js';
 
 export interface ChainOptions {
   db: Executor;
@@ -24,11 +25,13 @@ export interface ChainOptions {
 }
 
 /**
- * The order, outermost first. Dead letter wraps retry, so a message is dead-lettered only after
+ * The order, outermost first. The trace span wraps everything, so that retries and dead letters are
+ * its events. Dead letter wraps retry, so a message is dead-lettered only after
  * its last attempt; timeout sits inside retry, so each attempt has its own; dedupe wraps dead
  * letter, so a dead-lettered message is not remembered as handled and can be retried later.
  */
 export const middlewareOrder = [
+  'trace',
   'observe',
   'dedupe',
   'deadLetter',
@@ -48,6 +51,9 @@ export function chainOf(options: ChainOptions): { name: MiddlewareName; middlewa
   const chain: { name: MiddlewareName; middleware: Middleware }[] = [];
   for (const name of middlewareOrder) {
     switch (name) {
+      case 'trace':
+        chain.push({ name, middleware: trace() });
+        break;
       case 'observe':
         chain.push({ name, middleware: observe(options.metrics) });
         break;

@@ -1,5 +1,6 @@
 import { addDeadLetter } from '../../deadletters/dead-letter-store.js';
 import { LeaseLostError } from '../../errors/postbox-error.js';
+import { failActiveSpan, spanEvent } from '../../observability/tracing.js';
 import type { Executor } from '../../sql/database.js';
 import type { Middleware } from '../handler.js';
 import { describeSource } from '../routed-message.js';
@@ -44,6 +45,8 @@ export function deadLetter(db: Executor): Middleware {
       lastFailedAt: failures.lastFailedAt,
     });
     clearFailures(message);
+    spanEvent('dead_letter', { 'postbox.attempts': failures.attempts }, error);
+    failActiveSpan(error);
     context.logger.error({ err: error, attempts: failures.attempts }, 'message moved to dead letters');
     return 'dead_lettered';
   };

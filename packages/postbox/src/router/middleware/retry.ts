@@ -1,4 +1,5 @@
 import { defaults } from '../../config/defaults.js';
+import { spanEvent } from '../../observability/tracing.js';
 import type { Middleware } from '../handler.js';
 import type { RoutedMessage } from '../routed-message.js';
 import { recordFailure } from './failures.js';
@@ -63,6 +64,7 @@ export function retry(options: RetryOptions = {}): Middleware {
         if (context.signal.aborted || attempt >= maxAttempts || !shouldRetry(error, attempt)) throw error;
         const delayMs = backoffDelay(attempt, timing);
         options.onRetry?.({ error, attempt, delayMs, message });
+        spanEvent('retry', { 'postbox.attempt': attempt, 'postbox.retry_delay_ms': delayMs }, error);
         context.logger.warn({ err: error, attempt, delayMs }, 'handler failed; retrying');
         await abortableSleep(delayMs, context.signal);
       }

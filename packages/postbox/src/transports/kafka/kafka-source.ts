@@ -2,6 +2,7 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { defaults } from '../../config/defaults.js';
 import type { Env } from '../../config/env.js';
 import { PostboxError, ValidationError } from '../../errors/postbox-error.js';
+import { inProcessSpan } from '../../observability/tracing.js';
 import type { OutgoingMessage } from '../../outbox/outgoing-message.js';
 import { backoffDelay } from '../../router/middleware/retry.js';
 import type { Deliver, RouteSource, RouteSourceFactory, RouteSourceSettings, SourceBatchContext } from '../../router/route-source.js';
@@ -168,9 +169,19 @@ function createKafkaRouteSource(
     const beat = setInterval(() => {
       chunks[0]?.payload.heartbeat().catch((error: unknown) => logger.debug({ err: error }, 'heartbeat during a delivery failed'));
     }, resolved.heartbeatIntervalMs);
+    const topic = chunks.length === 1 ? (chunks[0] as Chunk).partition.topic : [...new Set(chunks.map((chunk) => chunk.partition.topic))].join(',');
+    const attributes = {
+      'messaging.system': 'kafka',
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': topic,
+      'messaging.consumer.group.name': groupId,
+    };
     try {
-      if (settings.transactional) await host.db.transaction((tx) => deliver(messages, batchContext(tx)));
-      else await deliver(messages, batchContext(undefined));
+      await inProcessSpan(`process ${topic}`, attributes, messages, () =>
+        settings.transactional
+          ? host.db.transaction((tx) => deliver(messages, batchContext(tx)))
+          : deliver(messages, batchContext(undefined)),
+      );
     } catch (error) {
       logger.error(
         {

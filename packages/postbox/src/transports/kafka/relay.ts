@@ -10,6 +10,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { PostboxMetrics } from '../../observability/metrics.js';
 import { redactUrl } from '../../sql/connection-secrets.js';
 import { createKafka, type KafkaSettings } from './kafka-client.js';
+import { inRelaySendSpan } from './relay-span.js';
 import { toTopicMessages } from './relay-batch.js';
 import { loadKafkaRelayConfig } from './relay-config.js';
 import { createRelayProducer } from './relay-producer.js';
@@ -173,8 +174,9 @@ export function createKafkaRelay(host: GroupHost, options: KafkaRelayOptions): K
     handleBatch: async (messages, context) => {
       const started = performance.now();
       const batch = toTopicMessages(messages, topicFor);
+      const kafkaTopic = batch.length === 1 ? (batch[0] as { topic: string }).topic : undefined;
       try {
-        await producerFor(context.partition).send(batch, context.signal);
+        await inRelaySendSpan(kafkaTopic, messages, () => producerFor(context.partition).send(batch, context.signal));
       } catch (error) {
         failed += 1;
         lastSendFailed = true;
