@@ -54,6 +54,11 @@ export async function inSpan<T>(name: string, options: SpanOptions, fn: (span: O
     .filter((spanContext): spanContext is OpenTelemetry.SpanContext => spanContext !== undefined && otel.isSpanContextValid(spanContext))
     .map((spanContext) => ({ context: spanContext }));
   const span = found.startSpan(name, { kind, attributes: options.attributes, links }, parent);
+  if (!span.isRecording()) {
+    // No SDK, or a sampler that dropped it: nothing to record, and no context worth making active.
+    span.end();
+    return fn(undefined);
+  }
   try {
     return await otel.context.with(otel.trace.setSpan(parent, span), () => fn(span));
   } catch (error) {
