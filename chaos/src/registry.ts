@@ -9,6 +9,7 @@ import { longTransaction } from './scenarios/long-transaction.js';
 import { memory } from './scenarios/memory.js';
 import { outOfOrderCommits } from './scenarios/out-of-order-commits.js';
 import { postgresRestart } from './scenarios/postgres-restart.js';
+import { rebalance } from './scenarios/rebalance.js';
 import { slowAndPoisonHandlers } from './scenarios/slow-and-poison-handlers.js';
 
 /** Every scenario, in the order `npm run chaos` runs them. */
@@ -18,6 +19,7 @@ export const scenarios: readonly Scenario[] = [
   crashKafkaRelay,
   crashHistoryConsumer,
   gracefulShutdown,
+  rebalance,
   crashTodoApi,
   postgresRestart,
   kafkaBrokerOutage,

@@ -33,7 +33,14 @@ router
       );
     },
   })
-  .addHandler(historyRoute(config.history, postbox.db, source(), historyMetrics(router.metrics.registry)));
+  .addHandler(
+    historyRoute(
+      config.history,
+      postbox.db,
+      { source: source(), partitions: config.history.partitions },
+      historyMetrics(router.metrics.registry),
+    ),
+  );
 const deadlineMs = numberEnv('DEADLINE_MS', 5_000);
 exitOnSignals(
   async () => {

@@ -16,7 +16,9 @@ const postbox = await Postbox.create({
 });
 const router = new Router(postbox);
 const source = logSource({ leaseTtlMs: numberEnv('LEASE_TTL_MS', 1_000), pollIntervalMs: 50 });
-router.addHandler(historyRoute(config.history, postbox.db, source, historyMetrics(router.metrics.registry)));
+router.addHandler(
+  historyRoute(config.history, postbox.db, { source, partitions: config.history.partitions }, historyMetrics(router.metrics.registry)),
+);
 const deadlineMs = numberEnv('DEADLINE_MS', 5_000);
 exitOnSignals(async () => {
   const stopped = await router.stop(deadlineMs);

@@ -1,21 +1,32 @@
-// Concurrent writers whose transactions commit out of order, for the commit-order scenario.
+// Concurrent writers whose transactions commit out of order, for the commit-order and rebalance scenarios.
 // Env: DATABASE_URL, TOPIC, WRITERS, KEYS, MESSAGES (committed in all), MAX_PER_TRANSACTION,
-// MAX_TRANSACTION_MS, ROLLBACK_RATE. Each key belongs to one writer, and a writer runs one transaction
+// MAX_TRANSACTION_MS, ROLLBACK_RATE, MESSAGES_PER_SECOND (a steady pace over all writers; 0, the
+// default, writes as fast as it can). Each key belongs to one writer, and a writer runs one transaction
 // at a time, so a key's next transaction starts after the previous one ended: its messages' log order
 // is their commit order, and their sequence numbers (1, 2, 3... per key, reused after a rollback) say
-// what that order must be. At the end the writers store what committed in chaos_writer_totals and
-// chaos_writer_stats, then print "done".
+// what that order must be. SIGTERM ends the writing early: no new transaction starts and the open ones
+// finish. At the end the writers store what committed in chaos_writer_totals and chaos_writer_stats
+// (see support/ordered-writer-totals.ts), then print "done".
 import { Postbox } from 'postbox';
 import { delay, randomBetween } from '../support/wait.js';
-import { announce, numberEnv, requiredEnv } from './process-env.js';
+import { announce, exitWithParent, numberEnv, requiredEnv } from './process-env.js';
 
+exitWithParent();
 const topic = requiredEnv('TOPIC');
 const writers = numberEnv('WRITERS', 16);
 const keyCount = numberEnv('KEYS', 300);
 const maxPerTransaction = numberEnv('MAX_PER_TRANSACTION', 1_000);
 const maxTransactionMs = numberEnv('MAX_TRANSACTION_MS', 500);
 const rollbackRate = numberEnv('ROLLBACK_RATE', 0.05);
+const messagesPerSecond = numberEnv('MESSAGES_PER_SECOND', 0);
 let remaining = numberEnv('MESSAGES', 10_000);
+let stopping = false;
+process.once('SIGTERM', () => {
+  stopping = true;
+});
+// The pace: the writer that starts the n-th message waits until n / MESSAGES_PER_SECOND seconds have passed.
+const pacingStart = performance.now();
+let scheduled = 0;
 
 class PlannedRollback extends Error {}
 
@@ -28,8 +39,17 @@ async function writer(index: number): Promise<void> {
   const keys: string[] = [];
   for (let k = index; k < keyCount; k += writers) keys.push(`key-${k}`);
   const next = new Map(keys.map((key) => [key, 1]));
-  for (let transaction = 0; remaining > 0; transaction++) {
-    const size = Math.min(remaining, randomBetween(1, maxPerTransaction));
+  for (let transaction = 0; remaining > 0 && !stopping; transaction++) {
+    let size = randomBetween(1, maxPerTransaction);
+    if (messagesPerSecond > 0) {
+      const due = pacingStart + (scheduled / messagesPerSecond) * 1_000;
+      scheduled += size;
+      await delay(Math.max(0, due - performance.now()));
+      if (stopping) break;
+    }
+    // Another writer may have taken the last messages while this one waited for its turn.
+    size = Math.min(remaining, size);
+    if (size <= 0) break;
     remaining -= size;
     const rollback = Math.random() < rollbackRate;
     const before = new Map(next);

@@ -2,6 +2,7 @@ import { Postbox } from 'postbox';
 import type { Scenario, ScenarioOutcome } from '../scenario.js';
 import { ProcessGroup, processEntry } from '../support/child-process.js';
 import { KeySequenceCheck } from '../support/key-sequence-check.js';
+import { createWriterTables, writerTotals } from '../support/ordered-writer-totals.js';
 import { waitFor } from '../support/wait.js';
 import { waitForCount } from '../support/wait-for-count.js';
 
@@ -23,15 +24,6 @@ interface OrderedPayload {
   rollback: boolean;
 }
 
-async function writerTotals(postbox: Postbox): Promise<{ committed: Map<string, number>; stats: Record<string, number> }> {
-  const totals = await postbox.db.query<{ key: string; committed: number }>('select key, committed from chaos_writer_totals');
-  const stats = await postbox.db.query<{ name: string; value: string }>('select name, value::text from chaos_writer_stats');
-  return {
-    committed: new Map(totals.rows.map((row) => [row.key, Number(row.committed)])),
-    stats: Object.fromEntries(stats.rows.map((row) => [row.name, Number(row.value)])),
-  };
-}
-
 /** What the log itself holds: messages of committed transactions, and any of a rolled-back one. */
 async function logCounts(postbox: Postbox): Promise<{ committed: number; rolledBack: number }> {
   const { rows } = await postbox.db.query<{ committed: number; rolled_back: number }>(
@@ -51,9 +43,7 @@ export const outOfOrderCommits: Scenario = {
     const processes = new ProcessGroup();
     const postbox = await Postbox.create({ databaseUrl, migrate: 'auto' });
     try {
-      await postbox.db.exec(`
-        create table chaos_writer_totals (key text primary key, committed int not null);
-        create table chaos_writer_stats (name text primary key, value bigint not null);`);
+      await createWriterTables(postbox.db);
       const check = new KeySequenceCheck();
       let rolledBackDelivered = 0;
       const reader = postbox.consumer({
@@ -87,7 +77,7 @@ export const outOfOrderCommits: Scenario = {
         clearInterval(progress);
       }
       const writtenAt = performance.now();
-      const { committed, stats } = await writerTotals(postbox);
+      const { committed, stats } = await writerTotals(postbox.db);
       const sent = [...committed.values()].reduce((sum, count) => sum + count, 0);
       log(`writers committed ${sent.toLocaleString('en-US')} messages in ${((writtenAt - started) / 1000).toFixed(1)} s`);
 

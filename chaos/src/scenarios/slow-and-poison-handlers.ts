@@ -1,4 +1,4 @@
-import { type OutgoingMessage, Postbox, type RoutedMessage, Router } from 'postbox';
+import { type OutgoingMessage, Postbox, partitionOf, type RoutedMessage, Router } from 'postbox';
 import type { Scenario, ScenarioOutcome } from '../scenario.js';
 import { KeySequenceCheck } from '../support/key-sequence-check.js';
 import { delay, waitFor } from '../support/wait.js';
@@ -11,11 +11,14 @@ const poisonKey = 'key-3';
 const keys = 32;
 const concurrency = 8;
 const maxAttempts = 4;
+/** The same workload runs twice, through a group of each of these partition counts. */
+const partitionCounts = [1, 8] as const;
 
 const plans = {
   full: { messages: 10_000, slowEvery: 500, slowMs: 500 },
   reduced: { messages: 2_000, slowEvery: 250, slowMs: 300 },
 } as const;
+type Plan = (typeof plans)[keyof typeof plans];
 
 interface WorkPayload {
   key: string;
@@ -42,110 +45,232 @@ interface Interval {
   end: number;
 }
 
+/** The intervals merged into disjoint ones, in order. */
+function union(intervals: readonly Interval[]): Interval[] {
+  const merged: Interval[] = [];
+  for (const { start, end } of [...intervals].sort((a, b) => a.start - b.start)) {
+    const last = merged.at(-1);
+    if (last && start <= last.end) last.end = Math.max(last.end, end);
+    else merged.push({ start, end });
+  }
+  return merged;
+}
+
+/** How long `within` covers of `span`, minus the parts `busy` covers (both unions of disjoint intervals). */
+function uncovered(within: readonly Interval[], span: Interval, busy: readonly Interval[]): number {
+  let total = 0;
+  for (const interval of within) {
+    const start = Math.max(interval.start, span.start);
+    const end = Math.min(interval.end, span.end);
+    if (end <= start) continue;
+    let covered = 0;
+    for (const b of busy) {
+      if (b.end <= start) continue;
+      if (b.start >= end) break;
+      covered += Math.min(end, b.end) - Math.max(start, b.start);
+    }
+    total += end - start - covered;
+  }
+  return total;
+}
+
+/** A healthy key: neither the slow key nor the poison message's key (whose retries hold its own lane). */
+const healthy = (key: string) => key !== slowKey && key !== poisonKey;
+
+interface KeyGroup {
+  keys: number;
+  meanIdleMs: number;
+}
+
+interface LaneRun {
+  partitions: number;
+  slowCalls: Interval[];
+  stuckMs: number;
+  othersWhileStuck: number;
+  /** Time during a slow call when no healthy-key message was in a handler although some were still unhandled. */
+  groupIdleMs: number;
+  /**
+   * Per healthy key: time during a slow call when that key had messages unhandled and none in a
+   * handler, averaged over the keys in the slow key's partition and over the others.
+   */
+  keyIdle: { sharing: KeyGroup; others: KeyGroup };
+  healthyKeys: number;
+  elapsedMs: number;
+  check: KeySequenceCheck;
+  lost: number;
+  poisonAttempts: number;
+  poisonSequence: number | undefined;
+  recoveryMs: number;
+  violations: string[];
+}
+
+/** Runs the route over the published workload in a group of `partitions` partitions, in this process. */
+async function runLanes(postbox: Postbox, messages: OutgoingMessage<WorkPayload>[], partitions: number, plan: Plan): Promise<LaneRun> {
+  const name = `${group}-${partitions}`;
+  const router = new Router(postbox);
+  try {
+    const check = new KeySequenceCheck();
+    const slowCalls: Interval[] = [];
+    const healthyCalls = new Map<string, Interval[]>();
+    const otherDone: number[] = [];
+    let poisonAttempts = 0;
+    let poisonId: string | undefined;
+    router.addHandler<WorkPayload>({
+      name,
+      topics: [topic],
+      concurrency,
+      partitions,
+      retry: { maxAttempts, initialDelayMs: 50 },
+      handle: async (message: RoutedMessage<WorkPayload>, context) => {
+        const { key, sequence, poison } = message.payload;
+        if (context.attempt === 1) check.see({ key, sequence, identity: message.id });
+        if (poison) {
+          poisonAttempts += 1;
+          poisonId = message.id;
+          throw new PoisonError(`poison message ${key}/${sequence}`);
+        }
+        const start = performance.now();
+        if (key === slowKey) {
+          await delay(plan.slowMs);
+          slowCalls.push({ start, end: performance.now() });
+          return;
+        }
+        await postbox.db.query('insert into chaos_lane_effects (message_id, partitions) values ($1, $2)', [message.id, partitions]);
+        const end = performance.now();
+        otherDone.push(end);
+        if (!healthy(key)) return;
+        const calls = healthyCalls.get(key) ?? [];
+        calls.push({ start, end });
+        healthyCalls.set(key, calls);
+      },
+    });
+    const started = performance.now();
+    await router.start();
+    const othersTotal = messages.filter((message) => message.key !== slowKey && !message.payload.poison).length;
+    const slowTotal = messages.filter((message) => message.key === slowKey).length;
+    const timeoutMs = slowTotal * plan.slowMs * 3 + 30_000;
+    const done = await waitForCount(() => otherDone.length + slowCalls.length, othersTotal + slowTotal, { stallMs: 15_000, timeoutMs });
+    const finished = performance.now();
+    const violations: string[] = [];
+    if (!done.reached) violations.push(`the route stopped at ${done.count} of ${othersTotal + slowTotal} messages`);
+    await waitFor(async () => (await postbox.groupStatus(name))[0]?.lagMessages === 0, 10_000, 'the group to pass every message').catch(
+      (error: Error) => violations.push(error.message),
+    );
+    await router.stop(10_000);
+
+    // Other keys' progress while the slow key was inside its handler.
+    let stuckMs = 0;
+    let othersWhileStuck = 0;
+    for (const call of slowCalls) {
+      stuckMs += call.end - call.start;
+      othersWhileStuck += otherDone.filter((at) => at >= call.start && at <= call.end).length;
+    }
+    if (slowCalls.length > 0 && othersWhileStuck === 0) violations.push('no other key made progress while the slow key was in its handler');
+
+    // Idle time of the healthy keys while a slow call was in hand (see the scenario's note).
+    const slow = union(slowCalls);
+    const allHealthy = [...healthyCalls.values()].flat();
+    const lastHealthyEnd = Math.max(started, ...allHealthy.map((call) => call.end));
+    const groupIdleMs = uncovered(slow, { start: started, end: lastHealthyEnd }, union(allHealthy));
+    const slowPartition = partitionOf(slowKey, '', partitions);
+    const idleOf = { sharing: [] as number[], others: [] as number[] };
+    for (const [key, calls] of healthyCalls) {
+      const idle = uncovered(slow, { start: started, end: Math.max(...calls.map((call) => call.end)) }, union(calls));
+      idleOf[partitionOf(key, '', partitions) === slowPartition ? 'sharing' : 'others'].push(idle);
+    }
+    const keyGroup = (idle: number[]): KeyGroup => ({
+      keys: idle.length,
+      meanIdleMs: idle.reduce((sum, ms) => sum + ms, 0) / Math.max(idle.length, 1),
+    });
+
+    const letters = await postbox.deadLetters.list({ group: name });
+    const letter = letters.find((entry) => entry.messageId === poisonId);
+    if (poisonAttempts !== maxAttempts) violations.push(`the poison message was tried ${poisonAttempts} times, not ${maxAttempts}`);
+    if (!letter) violations.push('the poison message is not in the dead letters');
+    else if (letter.attempts !== maxAttempts) violations.push(`its dead letter records ${letter.attempts} attempts, not ${maxAttempts}`);
+    if (letters.length !== 1) violations.push(`${letters.length} dead letters, expected only the poison message`);
+
+    const committed = new Map<string, number>();
+    for (const message of messages) committed.set(message.key as string, message.payload.sequence);
+    const missing = check.missing(committed);
+    if (missing.lost > 0) violations.push(`${missing.lost} messages never reached the handler (${missing.examples.join('; ')})`);
+    if (check.outOfOrder > 0) violations.push(`${check.outOfOrder} messages out of their key's order (${check.orderExamples.join('; ')})`);
+    return {
+      partitions,
+      slowCalls,
+      stuckMs,
+      othersWhileStuck,
+      groupIdleMs,
+      keyIdle: { sharing: keyGroup(idleOf.sharing), others: keyGroup(idleOf.others) },
+      healthyKeys: healthyCalls.size,
+      elapsedMs: finished - started,
+      check,
+      lost: missing.lost,
+      poisonAttempts,
+      poisonSequence: messages.find((message) => message.payload.poison)?.payload.sequence,
+      recoveryMs: letter ? letter.lastFailedAt.getTime() - letter.firstFailedAt.getTime() : 0,
+      violations: violations.map((violation) => `${partitions} partition${partitions === 1 ? '' : 's'}: ${violation}`),
+    };
+  } finally {
+    await router.stop(5_000);
+  }
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const percent = (part: number, whole: number) => `${Math.round((100 * part) / Math.max(whole, 1))}%`;
+const rate = (count: number, ms: number) => `${Math.round(count / (ms / 1000)).toLocaleString('en-US')} msg/s`;
+
+function keyIdleText(group: KeyGroup, stuckMs: number, where: string): string {
+  return `${seconds(group.meanIdleMs)} (${percent(group.meanIdleMs, stuckMs)}) on average for the ${group.keys} ${where}`;
+}
+
+function describe(run: LaneRun, plan: Plan): string {
+  const label = `${run.partitions} partition${run.partitions === 1 ? '' : 's'}`;
+  return (
+    `${label}: ${run.slowCalls.length} slow calls of ${plan.slowMs} ms (${seconds(run.stuckMs)} in all); other keys handled ${run.othersWhileStuck} messages meanwhile ` +
+    `(${rate(run.othersWhileStuck, run.stuckMs)}); the healthy keys as a whole sat idle ${seconds(run.groupIdleMs)} (${percent(run.groupIdleMs, run.stuckMs)}) of it; ` +
+    `each key ${keyIdleText(run.keyIdle.sharing, run.stuckMs, "in the slow key's partition")}` +
+    `${run.keyIdle.others.keys > 0 ? `, ${keyIdleText(run.keyIdle.others, run.stuckMs, 'in the others')}` : ''}; ` +
+    `all messages through in ${seconds(run.elapsedMs)}`
+  );
+}
+
 export const slowAndPoisonHandlers: Scenario = {
   name: 'slow-and-poison-handlers',
-  summary: `a router route with per-key lanes where one key's handler is slow and one message always fails: other keys keep flowing, the poison message is dead-lettered after ${maxAttempts} attempts and the group moves on`,
+  summary: `a router route with per-key lanes where one key's handler is slow and one message always fails, in a group of ${partitionCounts.join(' and then of ')} partitions: other keys keep flowing, the poison message is dead-lettered after ${maxAttempts} attempts and the group moves on`,
   async run({ mode, databaseUrl, log }): Promise<ScenarioOutcome> {
     const plan = plans[mode];
     const postbox = await Postbox.create({ databaseUrl, migrate: 'auto' });
-    const router = new Router(postbox);
     try {
-      await postbox.db.exec('create table chaos_lane_effects (message_id uuid not null)');
+      await postbox.db.exec('create table chaos_lane_effects (message_id uuid not null, partitions int not null)');
       const messages = workload(plan.messages, plan.slowEvery);
       for (let start = 0; start < messages.length; start += 1_000) await postbox.publish(messages.slice(start, start + 1_000));
-      const poisonSequence = messages.find((message) => message.payload.poison)?.payload.sequence;
 
-      const check = new KeySequenceCheck();
-      const slowCalls: Interval[] = [];
-      const otherDone: number[] = [];
-      let poisonAttempts = 0;
-      let poisonId: string | undefined;
-      router.addHandler<WorkPayload>({
-        name: group,
-        topics: [topic],
-        concurrency,
-        retry: { maxAttempts, initialDelayMs: 50 },
-        handle: async (message: RoutedMessage<WorkPayload>, context) => {
-          const { key, sequence, poison } = message.payload;
-          if (context.attempt === 1) check.see({ key, sequence, identity: message.id });
-          if (poison) {
-            poisonAttempts += 1;
-            poisonId = message.id;
-            throw new PoisonError(`poison message ${key}/${sequence}`);
-          }
-          if (key === slowKey) {
-            const start = performance.now();
-            await delay(plan.slowMs);
-            slowCalls.push({ start, end: performance.now() });
-            return;
-          }
-          await postbox.db.query('insert into chaos_lane_effects (message_id) values ($1)', [message.id]);
-          otherDone.push(performance.now());
-        },
-      });
-      const started = performance.now();
-      await router.start();
-      const othersTotal = messages.filter((message) => message.key !== slowKey && !message.payload.poison).length;
-      const slowTotal = messages.filter((message) => message.key === slowKey).length;
-      const timeoutMs = slowTotal * plan.slowMs * 3 + 30_000;
-      const done = await waitForCount(() => otherDone.length + slowCalls.length, othersTotal + slowTotal, { stallMs: 15_000, timeoutMs });
-      const finished = performance.now();
-      const violations: string[] = [];
-      if (!done.reached) violations.push(`the route stopped at ${done.count} of ${othersTotal + slowTotal} messages`);
-      await waitFor(async () => (await postbox.groupStatus(group))[0]?.lagMessages === 0, 10_000, 'the group to pass every message').catch(
-        (error: Error) => violations.push(error.message),
-      );
-      await router.stop(10_000);
-
-      // Other keys' progress while the slow key was inside its handler, and how long they sat idle then.
-      let stuckMs = 0;
-      let othersWhileStuck = 0;
-      let idleWhileStuckMs = 0;
-      for (const call of slowCalls) {
-        const during = otherDone.filter((at) => at >= call.start && at <= call.end);
-        stuckMs += call.end - call.start;
-        othersWhileStuck += during.length;
-        idleWhileStuckMs += call.end - (during.at(-1) ?? call.start);
+      const runs: LaneRun[] = [];
+      for (const partitions of partitionCounts) {
+        const run = await runLanes(postbox, messages, partitions, plan);
+        log(describe(run, plan));
+        runs.push(run);
       }
-      if (slowCalls.length > 0 && othersWhileStuck === 0)
-        violations.push('no other key made progress while the slow key was in its handler');
-
-      const letters = await postbox.deadLetters.list({ group });
-      const letter = letters.find((entry) => entry.messageId === poisonId);
-      if (poisonAttempts !== maxAttempts) violations.push(`the poison message was tried ${poisonAttempts} times, not ${maxAttempts}`);
-      if (!letter) violations.push('the poison message is not in the dead letters');
-      else if (letter.attempts !== maxAttempts) violations.push(`its dead letter records ${letter.attempts} attempts, not ${maxAttempts}`);
-      if (letters.length !== 1) violations.push(`${letters.length} dead letters, expected only the poison message`);
-
-      const committed = new Map<string, number>();
-      for (const message of messages) committed.set(message.key as string, message.payload.sequence);
-      const missing = check.missing(committed);
-      if (missing.lost > 0) violations.push(`${missing.lost} messages never reached the handler (${missing.examples.join('; ')})`);
-      if (check.outOfOrder > 0)
-        violations.push(`${check.outOfOrder} messages out of their key's order (${check.orderExamples.join('; ')})`);
-
-      const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-      const rate = (count: number, ms: number) => `${Math.round(count / (ms / 1000)).toLocaleString('en-US')} msg/s`;
-      const line =
-        `${slowCalls.length} slow calls of ${plan.slowMs} ms (${seconds(stuckMs)} in all): other keys handled ${othersWhileStuck} messages meanwhile ` +
-        `(${rate(othersWhileStuck, stuckMs)}), and sat idle for ${Math.round((100 * idleWhileStuckMs) / Math.max(stuckMs, 1))}% of that time waiting for the slow key to finish its batch`;
-      log(line);
+      const first = runs[0] as LaneRun;
       return {
-        runs: slowCalls.length,
-        sent: messages.length,
-        received: check.deliveries,
-        lost: missing.lost,
-        duplicated: check.duplicates,
-        maxRecoveryMs: letter ? letter.lastFailedAt.getTime() - letter.firstFailedAt.getTime() : 0,
-        violations,
+        runs: runs.reduce((sum, run) => sum + run.slowCalls.length, 0),
+        sent: messages.length * runs.length,
+        received: runs.reduce((sum, run) => sum + run.check.deliveries, 0),
+        lost: runs.reduce((sum, run) => sum + run.lost, 0),
+        duplicated: runs.reduce((sum, run) => sum + run.check.duplicates, 0),
+        maxRecoveryMs: Math.max(...runs.map((run) => run.recoveryMs)),
+        violations: runs.flatMap((run) => run.violations),
         notes: [
-          line,
-          `all ${messages.length} messages through in ${seconds(finished - started)} (${rate(messages.length, finished - started)}), ${concurrency} lanes, batches of 1,000`,
-          `poison message ${poisonKey}/${poisonSequence}: ${poisonAttempts} attempts, then dead letters; recovery = its first to last failure`,
+          `the ${messages.length} messages go through a group of ${partitionCounts.join(', then one of ')} partitions (sent and received count both), ${concurrency} lanes, batches of 1,000, one process`,
+          ...runs.map((run) => describe(run, plan)),
+          `idle: while a slow call is in its handler, time during which no healthy-key message is in a handler although some are still unhandled ` +
+            `(as a whole), or during which that key has messages unhandled and none in a handler (each key); healthy keys are the ${first.healthyKeys} ` +
+            `other than the slow key and the poison message's`,
+          `poison message ${poisonKey}/${first.poisonSequence}: ${runs.map((run) => run.poisonAttempts).join(' and ')} attempts, then dead letters; recovery = its first to last failure`,
         ],
       };
     } finally {
-      await router.stop(5_000);
       await postbox.close(2_000);
     }
   },

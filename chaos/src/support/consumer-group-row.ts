@@ -111,23 +111,34 @@ export interface HeldBackWait {
   heldBackBy?: string;
 }
 
+/** How long a wait goes on after the transaction that held readers back past its timeout has ended. */
+const afterHolderEndedMs = 5_000;
+
 /**
  * Polls done() until it is true or timeoutMs has passed since startedAt (performance.now()); past
  * that, for up to heldBackTimeoutMs more, only while a transaction that began before `since`
- * (server clock) holds every reader of the server back.
+ * (server clock) holds every reader of the server back, and for a few seconds after it ends, so
+ * that the readers it held back can catch up.
  */
 export async function waitUnlessHeldBack(
   db: Executor,
   options: { done: () => Promise<boolean>; since: Date; startedAt: number; timeoutMs: number; heldBackTimeoutMs: number; pollMs: number },
 ): Promise<HeldBackWait> {
   let heldBackBy: string | undefined;
+  let holderEndedAt: number | undefined;
   for (;;) {
     if (await options.done()) return { done: true, at: performance.now(), heldBackBy };
-    const waited = performance.now() - options.startedAt;
+    const now = performance.now();
+    const waited = now - options.startedAt;
     if (waited > options.timeoutMs) {
       const holder = waited < options.timeoutMs + options.heldBackTimeoutMs ? await readersHeldBackSince(db, options.since) : undefined;
-      if (!holder) return { done: false, at: performance.now(), heldBackBy };
-      heldBackBy = holder;
+      if (holder) {
+        heldBackBy = holder;
+        holderEndedAt = undefined;
+      } else {
+        if (heldBackBy !== undefined) holderEndedAt ??= now;
+        if (holderEndedAt === undefined || now - holderEndedAt > afterHolderEndedMs) return { done: false, at: now, heldBackBy };
+      }
     }
     await new Promise((resolve) => setTimeout(resolve, options.pollMs));
   }
