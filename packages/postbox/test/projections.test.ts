@@ -161,7 +161,8 @@ describe.each(backends)('projections on $name', (backend) => {
     for (const seen of seenDuringRebuild) expect(seen.view).toEqual(live);
     expect(seenDuringRebuild.some((seen) => seen.built > 0 && seen.built < 8)).toBe(true);
     // The old read model is dropped just after the swap commits.
-    const oldTable = async () => (await postbox.db.query<{ old: string | null }>(`select to_regclass('bg_totals_v1')::text as old`)).rows[0]?.old;
+    const oldTable = async () =>
+      (await postbox.db.query<{ old: string | null }>(`select to_regclass('bg_totals_v1')::text as old`)).rows[0]?.old;
     await waitFor(async () => (await oldTable()) === null, 5_000, 'the old read model to be dropped');
     const { rows: groups } = await postbox.db.query<{ group_name: string }>(
       `select group_name from postbox.consumer_groups where group_name like 'projection:bg-totals:%'`,
@@ -189,7 +190,10 @@ describe.each(backends)('projections on $name', (backend) => {
     expect(rebuilt?.partitions).toHaveLength(4);
 
     await runner.stop(2_000);
-    const changed = store.projection(totals({ name: 'split-totals', table: 'split_totals', category: 'split' }), { ...fast, partitions: 2 });
+    const changed = store.projection(totals({ name: 'split-totals', table: 'split_totals', category: 'split' }), {
+      ...fast,
+      partitions: 2,
+    });
     await expect(changed.start()).rejects.toMatchObject({ code: 'POSTBOX_ERR_GROUP_PARTITIONS_MISMATCH' });
     expect(changed.state).toBe('stopped');
   });

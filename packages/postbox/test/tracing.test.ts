@@ -35,7 +35,14 @@ async function inRequest(name: string, fn: () => Promise<unknown>): Promise<Retu
 async function visibleIn(postbox: Postbox, topic: string): Promise<LogMessage[]> {
   let messages: LogMessage[] = [];
   const from = { transactionId: 0n, globalPosition: 0n };
-  await waitFor(async () => (messages = await readAfter(postbox.db, { topics: [topic], after: from, limit: 10 })).length > 0, 10_000, topic);
+  await waitFor(
+    async () => {
+      messages = await readAfter(postbox.db, { topics: [topic], after: from, limit: 10 });
+      return messages.length > 0;
+    },
+    10_000,
+    topic,
+  );
   return messages;
 }
 
@@ -76,7 +83,11 @@ describe('tracing on the log', () => {
     });
 
     const handled: LogMessage[] = [];
-    const consumer = postbox.consumer({ group: 'orders-traced', topics: ['orders'], handleMessage: async (message) => void handled.push(message) });
+    const consumer = postbox.consumer({
+      group: 'orders-traced',
+      topics: ['orders'],
+      handleMessage: async (message) => void handled.push(message),
+    });
     stops.push(() => consumer.stop(2_000));
     await consumer.start();
     await waitFor(() => handled.length === 1, 10_000, 'the message');
@@ -100,7 +111,8 @@ describe('tracing on the log', () => {
     // Three writers' spans, committed together, so that one batch holds all three whatever else the server runs.
     const requests = await postbox.transaction(async (tx) => {
       const contexts = [];
-      for (const n of [1, 2, 3]) contexts.push(await inRequest(`request ${n}`, () => postbox.enqueue(tx, { topic: 'batched', type: 't', payload: { n } })));
+      for (const n of [1, 2, 3])
+        contexts.push(await inRequest(`request ${n}`, () => postbox.enqueue(tx, { topic: 'batched', type: 't', payload: { n } })));
       return contexts;
     });
     const batches: number[] = [];
@@ -134,7 +146,11 @@ describe('tracing on the log', () => {
     });
     await router.start();
     const request = await inRequest('POST /failing', () => postbox.publish({ topic: 'failing', type: 't', payload: {} }));
-    await waitFor(() => traces.named('process failing').some((span) => span.attributes['postbox.handler'] === 'failing-traced'), 10_000, 'the span');
+    await waitFor(
+      () => traces.named('process failing').some((span) => span.attributes['postbox.handler'] === 'failing-traced'),
+      10_000,
+      'the span',
+    );
     const span = traces.one('process failing', { 'postbox.handler': 'failing-traced' });
     const producer = traces.one('send failing', {});
     expect(span.spanContext().traceId).toBe(request.traceId);
@@ -153,7 +169,13 @@ describe('tracing on the log', () => {
 
   it('keeps the trace context and traceId a message already carries', async () => {
     const own = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
-    const [id = ''] = await postbox.publish({ topic: 'own', type: 't', traceId: 'legacy-trace', headers: { traceparent: own }, payload: {} });
+    const [id = ''] = await postbox.publish({
+      topic: 'own',
+      type: 't',
+      traceId: 'legacy-trace',
+      headers: { traceparent: own },
+      payload: {},
+    });
     const [message] = await visible('own');
     expect(message?.id).toBe(id);
     expect(message?.headers).toMatchObject({ traceparent: own, traceId: 'legacy-trace' });
@@ -201,7 +223,12 @@ describe('tracing through Kafka', () => {
   });
 
   it('carries the producer context through the relay into Kafka headers, and the Kafka source continues the trace', async () => {
-    relay = createKafkaRelay(postbox, { kafka: { brokers: cluster.brokers }, topics: ['shipments'], idempotent: false, pollIntervalMs: 50 });
+    relay = createKafkaRelay(postbox, {
+      kafka: { brokers: cluster.brokers },
+      topics: ['shipments'],
+      idempotent: false,
+      pollIntervalMs: 50,
+    });
     await relay.start();
     const received: RoutedMessage[] = [];
     router = new Router(postbox);
@@ -209,11 +236,19 @@ describe('tracing through Kafka', () => {
       name: 'shipments-from-kafka',
       topics: ['shipments'],
       handle: async (message) => void received.push(message),
-      source: kafkaSource({ kafka: { brokers: cluster.brokers }, startFrom: 'earliest', sessionTimeoutMs: 6_000, heartbeatIntervalMs: 300, maxWaitTimeMs: 100 }),
+      source: kafkaSource({
+        kafka: { brokers: cluster.brokers },
+        startFrom: 'earliest',
+        sessionTimeoutMs: 6_000,
+        heartbeatIntervalMs: 300,
+        maxWaitTimeMs: 100,
+      }),
     });
     await router.start();
 
-    const request = await inRequest('POST /shipments', () => postbox.publish({ topic: 'shipments', type: 'shipped', key: 's-1', payload: {} }));
+    const request = await inRequest('POST /shipments', () =>
+      postbox.publish({ topic: 'shipments', type: 'shipped', key: 's-1', payload: {} }),
+    );
     await waitFor(() => received.length === 1, 30_000, 'the message through Kafka');
     const producer = traces.one('send shipments', { 'messaging.system': 'postbox' });
     expect(received[0]?.headers.traceparent).toBe(traceparentOf(producer.spanContext()));
@@ -225,9 +260,14 @@ describe('tracing through Kafka', () => {
     expect(send.spanContext().traceId).toBe(request.traceId);
     expect(parentOf(send)).toBe(relayBatch.spanContext().spanId);
 
-    const fromKafka = () => traces.named('process shipments').filter((span) => span.attributes['messaging.consumer.group.name'] === 'shipments-from-kafka');
+    const fromKafka = () =>
+      traces.named('process shipments').filter((span) => span.attributes['messaging.consumer.group.name'] === 'shipments-from-kafka');
     await waitFor(() => fromKafka().length === 2, 5_000, 'the batch and message spans');
-    expect(fromKafka().map((span) => span.attributes['postbox.handler'] ?? 'batch').sort()).toEqual(['batch', 'shipments-from-kafka']);
+    expect(
+      fromKafka()
+        .map((span) => span.attributes['postbox.handler'] ?? 'batch')
+        .sort(),
+    ).toEqual(['batch', 'shipments-from-kafka']);
     for (const span of fromKafka()) {
       expect(span.kind).toBe(SpanKind.CONSUMER);
       expect(span.spanContext().traceId).toBe(request.traceId);

@@ -3,10 +3,10 @@ import { type AppendRow, appendStreamEvents, type StreamAppended } from '../log/
 import type { MessageHeaders } from '../log/message.js';
 import type { LogPosition } from '../log/position.js';
 import { readStreamRow } from '../log/streams.js';
+import { inSpan, traceHeaders } from '../observability/tracing.js';
 import type { OutgoingMessage } from '../outbox/outgoing-message.js';
 import { producerAttributes } from '../outbox/producer-span.js';
 import { prepareMessage } from '../outbox/validate.js';
-import { inSpan, traceHeaders } from '../observability/tracing.js';
 import { type InlineProjection, runInlineProjections } from '../projections/inline-projection.js';
 import type { Executor } from '../sql/database.js';
 import { executorFor, isDatabase, type Target } from '../sql/target.js';

@@ -169,7 +169,8 @@ function createKafkaRouteSource(
     const beat = setInterval(() => {
       chunks[0]?.payload.heartbeat().catch((error: unknown) => logger.debug({ err: error }, 'heartbeat during a delivery failed'));
     }, resolved.heartbeatIntervalMs);
-    const topic = chunks.length === 1 ? (chunks[0] as Chunk).partition.topic : [...new Set(chunks.map((chunk) => chunk.partition.topic))].join(',');
+    const topic =
+      chunks.length === 1 ? (chunks[0] as Chunk).partition.topic : [...new Set(chunks.map((chunk) => chunk.partition.topic))].join(',');
     const attributes = {
       'messaging.system': 'kafka',
       'messaging.operation.type': 'process',

@@ -10,10 +10,10 @@ import type { Logger } from '../../observability/logger.js';
 import type { PostboxMetrics } from '../../observability/metrics.js';
 import { redactUrl } from '../../sql/connection-secrets.js';
 import { createKafka, type KafkaSettings } from './kafka-client.js';
-import { inRelaySendSpan } from './relay-span.js';
 import { toTopicMessages } from './relay-batch.js';
 import { loadKafkaRelayConfig } from './relay-config.js';
 import { createRelayProducer } from './relay-producer.js';
+import { inRelaySendSpan } from './relay-span.js';
 
 export interface KafkaRelayOptions {
   /** Connection settings, or a KafkaJS client the application already has. */
