@@ -2,13 +2,11 @@ import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger, Postbox, Router } from 'postbox';
-import { registerOpsRoutes } from 'postbox/ops';
+import { isLoopbackHost, type RelayStatsSource, registerConsole, registerOpsRoutes } from 'postbox/ops';
 import type { AppConfig } from './config.js';
 import { appDefaults } from './defaults.js';
 import { frameworkErrorHandler, installErrorHandling } from './http/error-handler.js';
 import { historyHealthChecks } from './ops/health-checks.js';
-import { opsGuard } from './ops/ops-auth.js';
-import { type RelayStats, registerOpsApiRoutes } from './ops/ops-routes.js';
 import type { LiveFeed } from './queries/live-feed.js';
 import { registerQueryRoutes } from './queries/query-routes.js';
 import { registerTodoRoutes } from './todos/todo-routes.js';
@@ -19,11 +17,11 @@ export interface ServerParts {
   postbox: Postbox;
   router: Router;
   feed: LiveFeed;
-  relay: RelayStats | undefined;
+  relay: RelayStatsSource | undefined;
   logger: Logger;
 }
 
-/** One Fastify app: the todo API, the history queries and live feed, the ops API, health and metrics, and the page. */
+/** One Fastify app: the todo API, the history queries and live feed, the operations console (/ops/), health and metrics, and the page. */
 export async function buildServer(parts: ServerParts): Promise<FastifyInstance> {
   const { config, postbox, router, feed, logger } = parts;
   const app = Fastify({
@@ -35,7 +33,19 @@ export async function buildServer(parts: ServerParts): Promise<FastifyInstance> 
   installErrorHandling(app, logger);
   registerTodoRoutes(app, new TodoService(postbox, config.history.topic));
   registerQueryRoutes(app, postbox.db, feed);
-  registerOpsApiRoutes(app, { postbox, guard: opsGuard({ token: config.opsToken, host: config.host }), relay: parts.relay });
+  // Beyond loopback without OPS_TOKEN, the console shows everything and changes nothing.
+  const readOnly = config.opsToken === undefined && !isLoopbackHost(config.host);
+  if (readOnly)
+    logger.warn({ host: config.host }, 'the operations console is read-only: set OPS_TOKEN to retry, discard, reset and rebuild from it');
+  await registerConsole(app, {
+    postbox,
+    token: config.opsToken,
+    tokenName: 'OPS_TOKEN',
+    host: config.host,
+    readOnly,
+    relay: parts.relay,
+    logger,
+  });
   registerOpsRoutes(app, {
     db: postbox.db,
     metrics: router.metrics,

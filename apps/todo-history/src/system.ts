@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { assertSchemaCurrent, createLogger, type Database, type Logger, migrate, Postbox, Router } from 'postbox';
 import { kafkaRelayFromEnv } from 'postbox/kafka';
-import { opsServerFromEnv } from 'postbox/ops';
+import { opsServerFromEnv, type RelayStatsSource } from 'postbox/ops';
 import type { AppConfig, Env } from './config.js';
 import { todoHistoryMigrations } from './db/migration-set.js';
 import { appDefaults } from './defaults.js';
@@ -9,7 +9,6 @@ import { historyMetrics } from './history/history-metrics.js';
 import { historyRoute } from './history/history-route.js';
 import { type HistoryTransport, historyTransport } from './history/history-source.js';
 import { type PartitionMaintenance, startPartitionMaintenance } from './history/partition-maintenance.js';
-import type { RelayStats } from './ops/ops-routes.js';
 import { LiveFeed } from './queries/live-feed.js';
 import { buildServer } from './server.js';
 
@@ -19,7 +18,7 @@ export interface SystemOptions {
   database?: Database;
   /** The history consumer's transport and partitions; by default `historyTransport(config)`. */
   historyTransport?: HistoryTransport;
-  relay?: RelayStats;
+  relay?: RelayStatsSource;
   /** Read for ENABLE_METRICS / METRICS_HOST / METRICS_PORT (the separate metrics server). */
   env?: Env;
 }

@@ -165,7 +165,13 @@ describe('the todo history page in Chromium', () => {
     await group.getByTestId('task-list-empty').waitFor();
 
     await system!.postbox.db.query(`select postbox.publish('todo-history-events', 'bad', '{"eventType":1}'::jsonb)`);
-    await page.getByTestId('tab-ops').click();
+    await expect.poll(async () => (await system!.postbox.deadLetters.list()).length, { timeout: 15_000 }).toBe(1);
+    // The app's page counts open dead letters beside its link to the operations console.
+    await page.reload();
+    await expect.poll(() => page.getByTestId('dead-letter-badge').textContent()).toBe('1');
+    await page.getByTestId('ops-link').click();
+    await page.waitForURL(`${baseUrl}/ops/`);
+    await expect(page.title()).resolves.toBe('Postbox console');
     await page.locator('[data-testid="ops-group-row"][data-group="todo-consumer-group-go"]').waitFor();
     await page.getByTestId('relay-disabled').waitFor();
 
@@ -215,16 +221,16 @@ describe('the todo history page in Chromium', () => {
     expect(statSync(opsScreenshotPath).size).toBeGreaterThan(10_000);
 
     await letter.getByTestId('dead-letter-retry').click();
-    await page.getByTestId('ops-token-panel').waitFor();
-    await expect(page.getByTestId('ops-token-reason').textContent()).resolves.toContain('Authorization: Bearer <OPS_TOKEN>');
-    await expect.poll(() => lastMessage(page, 'error')).toContain('TODO_ERR_UNAUTHORIZED');
-    await page.getByTestId('ops-token-input').fill(opsToken);
-    await page.getByTestId('ops-token-save').click();
+    await page.getByTestId('token-panel').waitFor();
+    await expect(page.getByTestId('token-reason').textContent()).resolves.toContain('Authorization: Bearer <OPS_TOKEN>');
+    await expect.poll(() => lastMessage(page, 'error')).toContain('POSTBOX_ERR_UNAUTHORIZED');
+    await page.getByTestId('token-input').fill(opsToken);
+    await page.getByTestId('token-save').click();
     await letter.getByTestId('dead-letter-retry').click();
     await expect.poll(() => lastMessage(page, 'info')).toBe(`Dead letter ${first.id} sent back to its group`);
     await expect
       .poll(() =>
-        messages(page, 'error').evaluateAll((errors) => errors.some((error) => error.textContent?.includes('TODO_ERR_UNAUTHORIZED'))),
+        messages(page, 'error').evaluateAll((errors) => errors.some((error) => error.textContent?.includes('POSTBOX_ERR_UNAUTHORIZED'))),
       )
       .toBe(false);
 
@@ -265,12 +271,13 @@ describe('the todo history page in Chromium', () => {
       groupId,
     ]);
 
+    // The console keeps the token for the tab; the app's page keeps the user.
     await page.reload();
+    await expect(page.getByTestId('token-toggle').textContent()).resolves.toContain('✓');
+    await page.goto(baseUrl);
     expect(await page.getByTestId('user-input').inputValue()).toBe('browser-bob');
-    await expect(page.getByTestId('ops-token-toggle').textContent()).resolves.toContain('✓');
-    expect(await page.getByTestId('tab-ops').getAttribute('aria-selected')).toBe('true');
+    await expect.poll(() => page.getByTestId('dead-letter-badge').isHidden()).toBe(true);
 
-    await page.getByTestId('tab-board').click();
     await page.getByTestId('history-group-select').selectOption(groupId);
     await expect.poll(async () => (await timeline(page)).length, { timeout: 15_000 }).toBe(7);
     const entries = await timeline(page);

@@ -76,7 +76,7 @@ describe('history through Kafka (mock cluster)', () => {
       'Task:created',
       'Group:created',
     ]);
-    const relay = await call(system, 'GET', '/api/ops/relay');
+    const relay = await call(system, 'GET', '/ops/api/relay');
     expect(relay.body).toMatchObject({ published: expect.any(Number) });
     expect(relay.body.published).toBeGreaterThanOrEqual(2);
   });

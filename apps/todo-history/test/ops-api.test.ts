@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, openSystem, publishRaw, sampleEvent, type TestSystem, waitFor } from './support/system.js';
 
-describe('ops API on loopback without a token', () => {
+describe('the operations console on loopback without a token', () => {
   let system: TestSystem;
 
   beforeAll(async () => {
@@ -16,7 +16,7 @@ describe('ops API on loopback without a token', () => {
     const bad = await publishRaw(system, { ...sampleEvent(), eventType: 'archived' });
     const other = await publishRaw(system, 'not json at all');
     await publishRaw(system, sampleEvent());
-    await waitFor(async () => (await call(system, 'GET', '/api/ops/dead-letters')).body.length === 2, 10_000, 'two dead letters');
+    await waitFor(async () => (await call(system, 'GET', '/ops/api/dead-letters')).body.length === 2, 10_000, 'two dead letters');
     await waitFor(
       async () => (await system.postbox.groupStatus('todo-consumer-group-go'))[0]?.lagMessages === 0,
       10_000,
@@ -24,9 +24,9 @@ describe('ops API on loopback without a token', () => {
     );
 
     const historyGroup = async () =>
-      (await call(system, 'GET', '/api/ops/groups')).body.find((g: any) => g.group === 'todo-consumer-group-go');
+      (await call(system, 'GET', '/ops/api/groups')).body.find((g: any) => g.group === 'todo-consumer-group-go');
     await waitFor(async () => (await historyGroup()).partitions.every((p: any) => p.owner !== null), 10_000, 'every partition owned');
-    const groups = await call(system, 'GET', '/api/ops/groups');
+    const groups = await call(system, 'GET', '/ops/api/groups');
     expect(groups.status).toBe(200);
     const group = groups.body.find((g: any) => g.group === 'todo-consumer-group-go');
     // Partitioned by HISTORY_PARTITIONS (4): the one-lease fields are for one-partition groups only.
@@ -48,7 +48,7 @@ describe('ops API on loopback without a token', () => {
       });
     });
 
-    const letters = await call(system, 'GET', '/api/ops/dead-letters');
+    const letters = await call(system, 'GET', '/ops/api/dead-letters');
     const letter = letters.body.find((l: any) => l.messageId === bad);
     expect(letter).toMatchObject({
       group: 'todo-consumer-group-go',
@@ -57,31 +57,50 @@ describe('ops API on loopback without a token', () => {
       errorCode: 'POSTBOX_ERR_DECODE',
     });
     expect(letter.errorMessage).toMatch(/eventType must be one of/);
-    expect(letter.payload).toMatchObject({ eventType: 'archived' });
+    // The list leaves payloads out; one dead letter is shown whole.
+    expect(letter).not.toHaveProperty('payload');
+    const whole = await call(system, 'GET', `/ops/api/dead-letters/${letter.id}`);
+    expect(whole.body).toMatchObject({ id: letter.id, messageId: bad, payload: { eventType: 'archived' }, errorStack: expect.any(String) });
 
-    const retried = await call(system, 'POST', `/api/ops/dead-letters/${letter.id}/retry`, {});
+    const retried = await call(system, 'POST', `/ops/api/dead-letters/${letter.id}/retry`, {});
     expect(retried).toMatchObject({ status: 200, body: { id: letter.id, status: 'retrying' } });
     // Still undecodable: the router's redelivery sends it straight back to pending.
     await waitFor(
-      async () => (await call(system, 'GET', '/api/ops/dead-letters')).body.find((l: any) => l.messageId === bad)?.status === 'pending',
+      async () => (await call(system, 'GET', '/ops/api/dead-letters')).body.find((l: any) => l.messageId === bad)?.status === 'pending',
       10_000,
       'the retried letter to be dead again',
     );
 
-    const otherLetter = (await call(system, 'GET', '/api/ops/dead-letters')).body.find((l: any) => l.messageId === other);
-    expect((await call(system, 'POST', `/api/ops/dead-letters/${otherLetter.id}/discard`)).body).toEqual({
+    const otherLetter = (await call(system, 'GET', '/ops/api/dead-letters')).body.find((l: any) => l.messageId === other);
+    expect((await call(system, 'POST', `/ops/api/dead-letters/${otherLetter.id}/discard`)).body).toEqual({
       id: otherLetter.id,
       status: 'discarded',
     });
-    expect((await call(system, 'GET', '/api/ops/dead-letters')).body.map((l: any) => l.messageId)).toEqual([bad]);
+    expect((await call(system, 'GET', '/ops/api/dead-letters')).body.map((l: any) => l.messageId)).toEqual([bad]);
 
     for (const id of ['999999999', 'abc']) {
-      const missing = await call(system, 'POST', `/api/ops/dead-letters/${id}/retry`);
+      const missing = await call(system, 'POST', `/ops/api/dead-letters/${id}/retry`);
       expect(missing.status).toBe(404);
-      expect(missing.body.error.code).toBe('TODO_ERR_NOT_FOUND');
+      expect(missing.body.error.code).toBe('POSTBOX_ERR_DEAD_LETTER_NOT_FOUND');
     }
-    expect((await call(system, 'GET', '/api/ops/dead-letters?limit=0')).status).toBe(400);
-    expect((await call(system, 'GET', '/api/ops/relay')).body).toEqual({ enabled: false });
+    expect((await call(system, 'GET', '/ops/api/dead-letters?limit=0')).status).toBe(400);
+    expect((await call(system, 'GET', '/ops/api/relay')).body).toEqual({ enabled: false });
+  });
+
+  it("serves the console page under /ops/, linked from the app's page", async () => {
+    const page = await call(system, 'GET', '/ops/');
+    expect(page.status).toBe(200);
+    expect(page.response.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(page.response.body).toContain('<title>Postbox console</title>');
+    expect((await call(system, 'GET', '/ops/assets/js/main.js')).status).toBe(200);
+    expect((await call(system, 'GET', '/ops/api/console')).body).toMatchObject({
+      tokenRequired: false,
+      tokenName: 'OPS_TOKEN',
+      readOnly: false,
+    });
+    const home = await call(system, 'GET', '/');
+    expect(home.status).toBe(200);
+    expect(home.response.body).toContain('href="ops/"');
   });
 
   it('serves health and metrics on the same app', async () => {
@@ -116,7 +135,7 @@ describe('ops API on loopback without a token', () => {
   });
 });
 
-describe('ops API guard', () => {
+describe('the operations console guard', () => {
   const systems: TestSystem[] = [];
 
   afterAll(async () => {
@@ -126,23 +145,27 @@ describe('ops API guard', () => {
   it('needs the bearer token when OPS_TOKEN is set', async () => {
     const system = await openSystem('postgres', { OPS_TOKEN: 'open-sesame-123' });
     systems.push(system);
-    const without = await call(system, 'POST', '/api/ops/dead-letters/1/retry');
+    const without = await call(system, 'POST', '/ops/api/dead-letters/1/retry');
     expect(without.status).toBe(401);
-    expect(without.body.error).toMatchObject({ code: 'TODO_ERR_UNAUTHORIZED', message: expect.stringContaining('Authorization: Bearer') });
-    const wrong = await call(system, 'POST', '/api/ops/dead-letters/1/discard', undefined, { authorization: 'Bearer open-sesame-124' });
+    expect(without.body.error).toMatchObject({
+      code: 'POSTBOX_ERR_UNAUTHORIZED',
+      message: expect.stringContaining('Authorization: Bearer <OPS_TOKEN>'),
+    });
+    const wrong = await call(system, 'POST', '/ops/api/dead-letters/1/discard', undefined, { authorization: 'Bearer open-sesame-124' });
     expect(wrong.status).toBe(401);
-    const right = await call(system, 'POST', '/api/ops/dead-letters/1/retry', undefined, { authorization: 'Bearer open-sesame-123' });
+    const right = await call(system, 'POST', '/ops/api/dead-letters/1/retry', undefined, { authorization: 'Bearer open-sesame-123' });
     expect(right.status).toBe(404);
-    expect((await call(system, 'GET', '/api/ops/groups')).status).toBe(200);
+    expect((await call(system, 'GET', '/ops/api/groups')).status).toBe(200);
   });
 
-  it('disables mutating routes off loopback without OPS_TOKEN, and says how to enable them', async () => {
+  it('makes the console read-only off loopback without OPS_TOKEN, and says how to enable changes', async () => {
     const system = await openSystem('postgres', { HOST: '0.0.0.0' });
     systems.push(system);
-    const answer = await call(system, 'POST', '/api/ops/dead-letters/1/discard');
+    const answer = await call(system, 'POST', '/ops/api/dead-letters/1/discard');
     expect(answer.status).toBe(403);
-    expect(answer.body.error.code).toBe('TODO_ERR_OPS_DISABLED');
+    expect(answer.body.error.code).toBe('POSTBOX_ERR_CONSOLE_READ_ONLY');
     expect(answer.body.error.message).toMatch(/Set OPS_TOKEN/);
-    expect((await call(system, 'GET', '/api/ops/dead-letters')).status).toBe(200);
+    expect((await call(system, 'GET', '/ops/api/console')).body).toMatchObject({ readOnly: true });
+    expect((await call(system, 'GET', '/ops/api/dead-letters')).status).toBe(200);
   });
 });

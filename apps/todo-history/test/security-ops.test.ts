@@ -1,5 +1,5 @@
+import { isLoopbackHost } from 'postbox/ops';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isLoopback } from '../src/config.js';
 import { call, openSystem, publishRaw, type TestSystem, waitFor } from './support/system.js';
 
 const token = 'a-long-ops-secret-42';
@@ -22,11 +22,16 @@ function routesOf(system: TestSystem): { method: string; path: string }[] {
 
 function mutatingOpsRoutes(system: TestSystem): { method: string; path: string }[] {
   const routes = routesOf(system).filter(
-    (route) => route.path.startsWith('/api/ops/') && !['GET', 'HEAD', 'OPTIONS'].includes(route.method),
+    (route) => route.path.startsWith('/ops/api/') && !['GET', 'HEAD', 'OPTIONS'].includes(route.method),
   );
   // The route table is read for real: an empty list would make every check below pass vacuously.
   expect(routes.map((route) => `${route.method} ${route.path}`)).toEqual(
-    expect.arrayContaining(['POST /api/ops/dead-letters/:id/retry', 'POST /api/ops/dead-letters/:id/discard']),
+    expect.arrayContaining([
+      'POST /ops/api/dead-letters/:id/retry',
+      'POST /ops/api/dead-letters/:id/discard',
+      'POST /ops/api/groups/:group/reset',
+      'POST /ops/api/projections/:name/rebuild',
+    ]),
   );
   return routes;
 }
@@ -49,11 +54,12 @@ async function status(system: TestSystem, id: string): Promise<string> {
   return (await system.postbox.deadLetters.get(id)).status;
 }
 
+/** A route with its parameter (a dead letter's id, a group's or a projection's name) filled in. */
 async function send(system: TestSystem, method: string, path: string, id: string, headers: Record<string, string> = {}) {
-  return call(system, method as 'POST', path.replace(':id', id), undefined, headers);
+  return call(system, method as 'POST', path.replace(/:[a-z]+/, encodeURIComponent(id)), undefined, headers);
 }
 
-describe('ops routes that change state', () => {
+describe('console routes that change state', () => {
   const systems: TestSystem[] = [];
   const open = async (env: Record<string, string>) => {
     const system = await openSystem('postgres', env);
@@ -69,15 +75,17 @@ describe('ops routes that change state', () => {
     const system = await open({ HOST: '0.0.0.0' });
     const id = await deadLetterId(system);
     for (const { method, path } of mutatingOpsRoutes(system)) {
-      for (const headers of [{}, { authorization: 'Bearer anything-at-all' }, { authorization: '' }] as Record<string, string>[]) {
-        const answer = await send(system, method, path, id, headers);
-        expect(answer.status, `${method} ${path}`).toBe(403);
-        expect(answer.body.error).toMatchObject({ code: 'TODO_ERR_OPS_DISABLED', message: expect.stringContaining('OPS_TOKEN') });
+      for (const target of [id, system.config.history.group]) {
+        for (const headers of [{}, { authorization: 'Bearer anything-at-all' }, { authorization: '' }] as Record<string, string>[]) {
+          const answer = await send(system, method, path, target, headers);
+          expect(answer.status, `${method} ${path}`).toBe(403);
+          expect(answer.body.error).toMatchObject({ code: 'POSTBOX_ERR_CONSOLE_READ_ONLY', message: expect.stringContaining('OPS_TOKEN') });
+        }
       }
     }
     expect(await status(system, id)).toBe('pending');
     // Reading stays open.
-    expect((await call(system, 'GET', '/api/ops/dead-letters')).status).toBe(200);
+    expect((await call(system, 'GET', '/ops/api/dead-letters')).status).toBe(200);
   });
 
   describe('with OPS_TOKEN set', () => {
@@ -103,10 +111,10 @@ describe('ops routes that change state', () => {
       ];
       for (const { method, path } of mutatingOpsRoutes(system)) {
         for (const authorization of wrong) {
-          for (const target of [id, '999999999', 'not-an-id']) {
+          for (const target of [id, '999999999', 'not-an-id', system.config.history.group]) {
             const answer = await send(system, method, path, target, authorization === undefined ? {} : { authorization });
             expect(answer.status, `${method} ${path} ${authorization}`).toBe(401);
-            expect(answer.body.error).toMatchObject({ code: 'TODO_ERR_UNAUTHORIZED', message: expect.stringContaining('Bearer') });
+            expect(answer.body.error).toMatchObject({ code: 'POSTBOX_ERR_UNAUTHORIZED', message: expect.stringContaining('Bearer') });
           }
         }
       }
@@ -116,10 +124,10 @@ describe('ops routes that change state', () => {
     it('accept the right token', async () => {
       const id = await deadLetterId(system);
       const authorization = `Bearer ${token}`;
-      const discarded = await send(system, 'POST', '/api/ops/dead-letters/:id/discard', id, { authorization });
+      const discarded = await send(system, 'POST', '/ops/api/dead-letters/:id/discard', id, { authorization });
       expect(discarded).toMatchObject({ status: 200, body: { id, status: 'discarded' } });
       expect(await status(system, id)).toBe('discarded');
-      const missing = await send(system, 'POST', '/api/ops/dead-letters/:id/retry', '999999999', { authorization });
+      const missing = await send(system, 'POST', '/ops/api/dead-letters/:id/retry', '999999999', { authorization });
       expect(missing.status).toBe(404);
     });
   });
@@ -127,12 +135,12 @@ describe('ops routes that change state', () => {
   it('work on loopback without a token', async () => {
     const system = await open({ HOST: '127.0.0.1' });
     const id = await deadLetterId(system);
-    const retried = await send(system, 'POST', '/api/ops/dead-letters/:id/retry', id);
+    const retried = await send(system, 'POST', '/ops/api/dead-letters/:id/retry', id);
     expect(retried).toMatchObject({ status: 200, body: { id, status: 'retrying' } });
   });
 
   it('count only loopback addresses as loopback', () => {
-    for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', 'LOCALHOST']) expect(isLoopback(host), host).toBe(true);
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', 'LOCALHOST']) expect(isLoopbackHost(host), host).toBe(true);
     for (const host of [
       '0.0.0.0',
       '::',
@@ -144,7 +152,7 @@ describe('ops routes that change state', () => {
       '127.0.0.1.nip.io',
       '',
     ]) {
-      expect(isLoopback(host), host).toBe(false);
+      expect(isLoopbackHost(host), host).toBe(false);
     }
   });
 });

@@ -55,9 +55,9 @@ describe('a database password given to todo-history', () => {
       const group = await call(system, 'POST', '/api/groups', { name: 'Secrets', user: 'alice' });
       expect(group.status).toBe(201);
       await publishRaw(system, { ...sampleEvent(), eventType: 'archived' });
-      await waitFor(async () => (await call(system as System, 'GET', '/api/ops/dead-letters')).body.length === 1, 15_000, 'a dead letter');
+      await waitFor(async () => (await call(system as System, 'GET', '/ops/api/dead-letters')).body.length === 1, 15_000, 'a dead letter');
       const answers = await Promise.all(
-        ['/health/ready', '/health/live', '/metrics', '/api/ops/groups', '/api/ops/dead-letters', '/api/ops/relay', '/api/groups'].map(
+        ['/health/ready', '/health/live', '/metrics', '/ops/api/groups', '/ops/api/dead-letters', '/ops/api/relay', '/api/groups'].map(
           (url) => call(system as System, 'GET', url),
         ),
       );

@@ -128,6 +128,8 @@ describe.concurrent('the packed package, installed outside the repository', { ti
   let project: string;
   /** postbox and kafkajs. */
   let kafkaProject: string;
+  /** postbox and fastify: the operations console. */
+  let fastifyProject: string;
   let database: TestDatabase | undefined;
 
   const newProject = async (name: string, extra: string[]) => {
@@ -155,9 +157,10 @@ describe.concurrent('the packed package, installed outside the repository', { ti
     [packed] = JSON.parse(pack.stdout) as [Packed];
     tarball = join(work, packed.filename);
 
-    [project, kafkaProject, database] = await Promise.all([
+    [project, kafkaProject, fastifyProject, database] = await Promise.all([
       newProject('core', []),
       newProject('with-kafkajs', ['kafkajs']),
+      newProject('with-fastify', ['fastify']),
       createTestDatabase({ migrated: false }),
     ]);
 
@@ -180,16 +183,17 @@ describe.concurrent('the packed package, installed outside the repository', { ti
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('holds the build, the sources, the migrations, its README and licence, and nothing else', ({ expect }) => {
+  it("holds the build, the sources, the migrations, the console's page, its README and licence, and nothing else", ({ expect }) => {
     const paths = packed.files.map((file) => file.path);
     expect(paths).toContain('package.json');
     expect(paths).toContain('dist/index.js');
     expect(paths).toContain('dist/index.d.ts');
     expect(paths).toContain('dist/cli/bin.js');
     expect(paths.filter((path) => path.startsWith('migrations/')).length).toBeGreaterThan(0);
+    expect(paths).toEqual(expect.arrayContaining(['console/index.html', 'console/console.css', 'console/js/main.js', 'dist/ops.js']));
     expect(paths).toEqual(expect.arrayContaining(['README.md', 'LICENSE']));
     expect(
-      paths.filter((path) => !/^(dist|src|migrations)\//.test(path) && !['package.json', 'README.md', 'LICENSE'].includes(path)),
+      paths.filter((path) => !/^(dist|src|migrations|console)\//.test(path) && !['package.json', 'README.md', 'LICENSE'].includes(path)),
     ).toEqual([]);
   });
 
@@ -270,6 +274,39 @@ describe.concurrent('the packed package, installed outside the repository', { ti
     const result = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: kafkaProject, timeoutMs: 30_000 });
     expect(result.code, story(result)).toBe(0);
     expect(result.stdout.trim()).toBe('function function');
+  });
+
+  it('postbox/ops serves the console page, its files and its API once fastify is installed beside postbox', async ({ expect }) => {
+    const script = `
+      import Fastify from 'fastify';
+      import { Postbox } from 'postbox';
+      import { registerConsole } from 'postbox/ops';
+      const postbox = await Postbox.create({ dataDir: 'memory' });
+      const app = Fastify();
+      await registerConsole(app, { postbox, sampler: false });
+      const page = await app.inject('/ops/');
+      const script = await app.inject('/ops/assets/js/main.js');
+      const groups = await app.inject('/ops/api/groups');
+      console.log(JSON.stringify({
+        page: [page.statusCode, page.body.includes('<title>Postbox console</title>')],
+        script: [script.statusCode, script.headers['content-type']],
+        groups: [groups.statusCode, groups.json()],
+      }));
+      await app.close();
+      await postbox.close();`;
+    const result = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: fastifyProject, timeoutMs: 60_000 });
+    expect(result.code, story(result)).toBe(0);
+    expect(JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '')).toEqual({
+      page: [200, true],
+      script: [200, 'text/javascript; charset=utf-8'],
+      groups: [200, []],
+    });
+  });
+
+  it('npx postbox ui without fastify fails with POSTBOX_ERR_MISSING_PEER, naming npm install fastify', async ({ expect }) => {
+    const result = await run('npx', ['--no', 'postbox', 'ui', '--port', '0'], { cwd: project, timeoutMs: 60_000 });
+    expect(result.code, story(result)).toBe(1);
+    expect(result.stderr).toMatch(/^postbox: POSTBOX_ERR_MISSING_PEER: .*npm install fastify/m);
   });
 
   it('importing postbox loads neither kafkajs, fastify, commander nor PGlite; using embedded PGlite loads PGlite', async ({ expect }) => {

@@ -1,5 +1,4 @@
 const userKey = 'todo-history.user';
-const tokenKey = 'todo-history.opsToken';
 export const defaultUser = 'alice';
 
 export class ApiError extends Error {
@@ -8,10 +7,6 @@ export class ApiError extends Error {
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
-  }
-
-  get needsToken() {
-    return this.status === 401 || this.status === 403;
   }
 }
 
@@ -26,14 +21,6 @@ export function setUser(name) {
   if (!trimmed) return;
   user = trimmed;
   safeStorage(() => localStorage.setItem(userKey, trimmed));
-}
-
-export function opsToken() {
-  return safeStorage(() => sessionStorage.getItem(tokenKey)) || '';
-}
-
-export function setOpsToken(token) {
-  safeStorage(() => (token ? sessionStorage.setItem(tokenKey, token) : sessionStorage.removeItem(tokenKey)));
 }
 
 function safeStorage(fn) {
@@ -57,8 +44,6 @@ export function query(params) {
 export async function api(method, path, body) {
   const headers = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const token = opsToken();
-  if (token) headers.authorization = `Bearer ${token}`;
   let response;
   try {
     response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });

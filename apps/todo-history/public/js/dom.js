@@ -41,15 +41,6 @@ export function isoTitle(value) {
   return Number.isNaN(date.getTime()) ? String(value) : date.toISOString();
 }
 
-export function formatSeconds(value) {
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds)) return '—';
-  if (seconds < 10) return `${seconds.toFixed(1)} s`;
-  if (seconds < 120) return `${Math.round(seconds)} s`;
-  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
-  return `${(seconds / 3600).toFixed(1)} h`;
-}
-
 /** A button that asks for a second click before it runs action; the first click arms it for a few seconds. */
 export function confirmButton(label, confirmLabel, attrs, action) {
   let timer;

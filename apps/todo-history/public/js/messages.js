@@ -1,11 +1,9 @@
 import { h } from './dom.js';
 
 let area;
-let onTokenNeeded = () => {};
 
-export function initMessages(element, tokenNeeded) {
+export function initMessages(element) {
   area = element;
-  onTokenNeeded = tokenNeeded;
 }
 
 function show(kind, text, { sticky = kind === 'error', key } = {}) {
@@ -31,12 +29,11 @@ export function showInfo(text) {
   show('info', text);
 }
 
-/** Shows an API or other error; 401/403 answers also open the ops token form. */
+/** Shows an API or other error, with its code. */
 export function showError(error, context, key = context) {
   const prefix = context ? `${context}: ` : '';
   const code = error?.code ? ` (${error.code})` : '';
   show('error', `${prefix}${error?.message ?? String(error)}${code}`, { key });
-  if (error?.needsToken) onTokenNeeded(error);
 }
 
 export function clearMessage(key) {

@@ -11,9 +11,10 @@ export interface MainProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `npm start`'s entry point as a process of its own, with no database settings but those in env. */
+/** Starts `npm start`'s entry point as a process of its own, with no database or OpenTelemetry settings but those in env. */
 export function startMainProcess(env: Record<string, string>): MainProcess {
-  const { DATABASE_URL: _url, TIMESCALE_URI: _uri, POSTBOX_DATA_DIR: _dir, ...inherited } = process.env;
+  const { DATABASE_URL: _url, TIMESCALE_URI: _uri, POSTBOX_DATA_DIR: _dir, ...rest } = process.env;
+  const inherited = Object.fromEntries(Object.entries(rest).filter(([name]) => !name.startsWith('OTEL_')));
   const child = spawn(process.execPath, ['--conditions=postbox-source', '--import', 'tsx', main], {
     cwd: root,
     env: { ...inherited, LOG_LEVEL: 'warn', ...env },

@@ -12,6 +12,7 @@ export interface OpsServerOptions {
   host?: string;
   port?: number;
   maxLagMessages?: number;
+  maxWatermarkDelaySeconds?: number;
   extraChecks?: () => Promise<HealthCheck[]>;
 }
 
@@ -21,6 +22,7 @@ export function registerOpsRoutes(app: FastifyInstance, options: OpsServerOption
   app.get('/health/ready', async (_request, reply) => {
     const report = await readiness(options.db, {
       maxLagMessages: options.maxLagMessages ?? defaults.health.maxLagMessages,
+      maxWatermarkDelaySeconds: options.maxWatermarkDelaySeconds,
       extraChecks: options.extraChecks,
     });
     // Degraded still serves traffic; only unhealthy takes the process out of rotation.
