@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, defaults, isPostboxError, loadEnvConfig, type PostboxEnvConfig, redactUrl } from 'postbox';
 import { z } from 'zod';
 import { appDefaults } from './defaults.js';
+import { otelList, tracingRequested, tracingServiceName } from './telemetry/tracing-env.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -19,6 +20,18 @@ export interface HistoryConfig {
   maxLagMessages: number;
 }
 
+export type OtlpProtocol = (typeof otlpProtocols)[number];
+
+/** What OTEL_* asks of the OpenTelemetry SDK, which reads the variables itself; checked here so that a typo stops start-up. */
+export interface TracingConfig {
+  /** OTEL_TRACES_EXPORTER: otlp, zipkin and/or console. */
+  exporters: string[];
+  protocol: OtlpProtocol;
+  /** Where OTLP spans go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT (plus /v1/traces over HTTP). */
+  endpoint: string;
+  serviceName: string;
+}
+
 export interface AppConfig {
   port: number;
   host: string;
@@ -33,10 +46,15 @@ export interface AppConfig {
   /** The environment this was read from, for the library's own KAFKA_* and OUTBOX_* readers. */
   env: Env;
   history: HistoryConfig;
-  /** OPS_TOKEN: required as a bearer token by the mutating ops routes when set. */
+  /**
+   * OPS_TOKEN: the bearer token of the operations console's routes that change state. Without it
+   * they work on a loopback HOST only; beyond loopback the console is read-only.
+   */
   opsToken: string | undefined;
   bodyLimitBytes: number;
   publicDir: string;
+  /** Undefined unless OTEL_* asks for traces (see tracingRequested). */
+  tracing: TracingConfig | undefined;
 }
 
 const boolText = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((value) => ['true', '1', 'yes'].includes(value));
@@ -55,6 +73,24 @@ const name = z
   .string()
   .max(200)
   .refine((value) => /^[A-Za-z0-9._-]+$/.test(value), 'may hold only letters, digits, dot, underscore and dash');
+
+const otlpProtocols = ['grpc', 'http/protobuf', 'http/json'] as const;
+const traceExporterNames = ['otlp', 'zipkin', 'console'];
+const otlpProtocol = z.enum(otlpProtocols, { error: `must be one of ${otlpProtocols.join(', ')}` });
+const traceExporters = z
+  .string()
+  .transform(otelList)
+  .refine(
+    (names) => names.join(',') === 'none' || (names.length > 0 && names.every((name) => traceExporterNames.includes(name))),
+    `must be a comma-separated list of ${traceExporterNames.join(', ')}, or none`,
+  );
+const endpoint = z
+  .string()
+  .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), 'must be an http:// or https:// URL');
+const otelBoolean = z
+  .string()
+  .refine((value) => ['true', 'false'].includes(value.toLowerCase()), 'must be true or false')
+  .transform((value) => value.toLowerCase() === 'true');
 
 function pick(env: Env, names: readonly string[]): [string, string] | undefined {
   for (const variable of names) {
@@ -96,6 +132,24 @@ function libraryConfig(env: Env): PostboxEnvConfig {
   }
 }
 
+/** Reads the OTEL_* variables the SDK would take for traces; every one that is set is checked, used or not. */
+function tracingConfig(env: Env): TracingConfig | undefined {
+  read(env, ['OTEL_SDK_DISABLED'], otelBoolean, false);
+  const exporters = read(env, ['OTEL_TRACES_EXPORTER'], traceExporters, [appDefaults.tracing.exporter]);
+  const generalProtocol = read(env, ['OTEL_EXPORTER_OTLP_PROTOCOL'], otlpProtocol.optional(), undefined);
+  const protocol = read(env, ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'], otlpProtocol, generalProtocol ?? appDefaults.tracing.protocol);
+  const generalEndpoint = read(env, ['OTEL_EXPORTER_OTLP_ENDPOINT'], endpoint.optional(), undefined);
+  const tracesEndpoint = read(env, ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'], endpoint.optional(), undefined);
+  if (!tracingRequested(env)) return undefined;
+  const base = generalEndpoint ?? (protocol === 'grpc' ? appDefaults.tracing.grpcEndpoint : appDefaults.tracing.httpEndpoint);
+  return {
+    exporters,
+    protocol,
+    endpoint: tracesEndpoint ?? (protocol === 'grpc' ? base : `${base.replace(/\/+$/, '')}/v1/traces`),
+    serviceName: tracingServiceName(env).name,
+  };
+}
+
 /** Reads the app's settings; an invalid value throws a ConfigError whose message starts with the variable's name. */
 export function loadConfig(env: Env = process.env): AppConfig {
   const postbox = libraryConfig(env);
@@ -123,17 +177,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
     opsToken: read(
       env,
       ['OPS_TOKEN'],
-      z.string().min(appDefaults.minOpsTokenLength, `must be at least ${appDefaults.minOpsTokenLength} characters`),
+      z.string().min(defaults.opsConsole.minTokenLength, `must be at least ${defaults.opsConsole.minTokenLength} characters`),
       undefined,
       true,
     ),
     bodyLimitBytes: appDefaults.bodyLimitBytes,
     publicDir: fileURLToPath(new URL('../public/', import.meta.url)),
+    tracing: tracingConfig(env),
   };
-}
-
-/** True for addresses only this machine can reach. */
-export function isLoopback(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare);
 }

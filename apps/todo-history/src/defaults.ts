@@ -56,11 +56,6 @@ export const appDefaults = Object.freeze({
     defaultLimit: 100,
     maxLimit: 1_000,
   }),
-  ops: Object.freeze({
-    /** Dead letters listed by GET /api/ops/dead-letters unless `limit` says otherwise, and the most it may ask. */
-    deadLetterLimit: 100,
-    maxDeadLetterLimit: 1_000,
-  }),
   stream: Object.freeze({
     /** Fallback poll of the live feed when no NOTIFY arrives. */
     pollIntervalMs: 2_000,
@@ -71,10 +66,20 @@ export const appDefaults = Object.freeze({
     /** The browser reconnects after this long when the stream drops. */
     retryMs: 2_000,
   }),
+  /** OpenTelemetry, loaded only when OTEL_* asks for traces (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_EXPORTER). */
+  tracing: Object.freeze({
+    /** service.name when neither OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES nor OUTBOX_SERVICE_NAME names the service. */
+    serviceName: 'todo-history',
+    /** How long shutdown waits, after the rest has stopped, for the last spans to be exported. */
+    shutdownTimeoutMs: 5_000,
+    /** The OpenTelemetry SDK's own defaults, named in the start-up line when OTEL_* leaves them unset. */
+    exporter: 'otlp',
+    protocol: 'http/protobuf' as 'grpc' | 'http/protobuf' | 'http/json',
+    httpEndpoint: 'http://localhost:4318',
+    grpcEndpoint: 'http://localhost:4317',
+  }),
   /** The NOTIFY channel the history consumer signals after each batch that stored rows. */
   notifyChannel: 'todo_history_logs',
-  /** A shorter OPS_TOKEN is refused. */
-  minOpsTokenLength: 8,
 });
 
 export type AppDefaults = typeof appDefaults;

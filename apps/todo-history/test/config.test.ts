@@ -1,6 +1,6 @@
 import { isPostboxError } from 'postbox';
 import { describe, expect, it } from 'vitest';
-import { isLoopback, loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/config.js';
 
 function configError(env: Record<string, string>): { variable: unknown; message: string } {
   try {
@@ -83,10 +83,5 @@ describe('configuration', () => {
     const url = configError({ DATABASE_URL: 'mysql://admin:hunter2@db/app' });
     expect(url.variable).toBe('DATABASE_URL');
     expect(url.message).not.toContain('hunter2');
-  });
-
-  it('tells loopback addresses from the others', () => {
-    for (const host of ['127.0.0.1', 'localhost', '::1', '[::1]', '127.0.1.1']) expect(isLoopback(host), host).toBe(true);
-    for (const host of ['0.0.0.0', '::', '192.168.1.10', 'example.com']) expect(isLoopback(host), host).toBe(false);
   });
 });
