@@ -1,9 +1,17 @@
 export { defaults } from './config/defaults.js';
 export { parseDuration } from './config/duration.js';
 export { loadEnvConfig, type PostboxEnvConfig } from './config/env.js';
-export { type BatchContext, Consumer, type ConsumerOptions, type ConsumerState } from './consumers/consumer.js';
+export {
+  type BatchContext,
+  type BetweenBatches,
+  type BetweenBatchesContext,
+  Consumer,
+  type ConsumerOptions,
+  type ConsumerState,
+} from './consumers/consumer.js';
 export type { StartFrom } from './consumers/group-store.js';
 export type { RepartitionResult } from './consumers/repartition.js';
+export type { GroupReset, PartitionReset, ResetGroupOptions, ResetGroupsOptions, ResetTarget } from './consumers/reset.js';
 export type { GroupStatus, LogStatus, MemberStatus, PartitionStatus, TopicStatus } from './consumers/status.js';
 export { cleanupZombieGroups } from './consumers/zombies.js';
 export {
@@ -16,6 +24,7 @@ export {
   listDeadLetters,
   retryDeadLetters,
 } from './deadletters/dead-letter-store.js';
+export { type DoctorOptions, type DoctorResult, type DoctorVerdict, doctorFailed, runDoctor } from './diagnosis/doctor.js';
 export { type ErrorCode, errorCodes } from './errors/codes.js';
 export {
   ConfigError,
@@ -83,14 +92,44 @@ export type { LogMessage, MessageHeaders } from './log/message.js';
 export { bucketOf, partitionOf, partitionOfBucket } from './log/partition.js';
 export { beginningOfLog, comparePositions, type LogPosition } from './log/position.js';
 export { type ReadOptions, readAfter } from './log/read.js';
+export {
+  planRecoveryAfterRestore,
+  type RecoveryOptions,
+  type RecoveryPlan,
+  type RecoveryProgress,
+  type RecoveryResult,
+  recoverAfterRestore,
+} from './log/recover-after-restore.js';
 export { applyRetention, type RetentionOptions } from './log/retention.js';
+export { describeStoredTransactionId, recoverCommand, type StoredTransactionId } from './log/stored-transaction-id.js';
+export type { RemapPlan } from './log/transaction-id-remap.js';
+export { assertTransactionIdsCurrent, checkTransactionIds, type TransactionIdCheck } from './log/transaction-ids.js';
+export { TransactionIdsBehindError } from './log/transaction-ids-behind-error.js';
+export {
+  describeHolder,
+  holdersWorthShowing,
+  type WatermarkHolder,
+  watermarkDelayOf,
+  watermarkDelaySeconds,
+  watermarkHolders,
+} from './log/watermark.js';
 export { type HealthCheck, type HealthStatus, type ReadinessReport, readiness } from './observability/health.js';
 export { createLogger, type Logger, type LoggerOptions } from './observability/logger.js';
 export { PostboxMetrics } from './observability/metrics.js';
 export { enqueue } from './outbox/enqueue.js';
 export { MessageBuilder, messageBuilder } from './outbox/message-builder.js';
 export type { OutgoingMessage } from './outbox/outgoing-message.js';
-export { type MaintenanceOptions, Postbox, type PostboxOptions } from './postbox.js';
+export {
+  discardParked,
+  listParked,
+  type ParkedCount,
+  type ParkedFilter,
+  type ParkedTarget,
+  parkedCounts,
+  releaseParked,
+} from './parking/parked-admin.js';
+export type { ParkedMessage, ParkedStatus } from './parking/parked-message.js';
+export { type MaintenanceOptions, Postbox, type PostboxOptions, type TimekeeperMode } from './postbox.js';
 export type { InlineProjection, InlineProjectionContext } from './projections/inline-projection.js';
 export {
   type AsyncProjection,
@@ -125,9 +164,11 @@ export { type LogSourceOptions, logSource } from './router/log-source.js';
 export { correlation } from './router/middleware/correlation.js';
 export { deadLetter } from './router/middleware/dead-letter.js';
 export { dedupe, pruneInbox } from './router/middleware/dedupe.js';
+export { type ParkedAttempt, type Parking, park } from './router/middleware/park.js';
 export { recover } from './router/middleware/recover.js';
 export { backoffDelay, type RetryOptions, retry } from './router/middleware/retry.js';
 export { timeout } from './router/middleware/timeout.js';
+export type { OnDeadLetter, ParkOptions } from './router/parking/park-options.js';
 export type { Deliver, RouteSource, RouteSourceFactory, RouteSourceSettings, SourceBatchContext } from './router/route-source.js';
 export type { MessageSource, RoutedMessage } from './router/routed-message.js';
 export { type RouteOptions, Router, type RouterOptions, type RouterState } from './router/router.js';
@@ -154,3 +195,11 @@ export { asExecutor } from './sql/database.js';
 export { type OpenDatabaseOptions, openDatabase } from './sql/open-database.js';
 export { pgliteDatabase } from './sql/pglite-database.js';
 export { type PostgresOptions, postgresDatabase } from './sql/postgres-database.js';
+export type { MissedPolicy } from './time/missed-ticks.js';
+export type { ScheduleDefinition, ScheduleMessage } from './time/schedule-definition.js';
+export type { Schedule, ScheduleStatus } from './time/schedule-store.js';
+export type { ScheduledFilter, ScheduledMessage } from './time/scheduled-messages.js';
+export { tickMessageId } from './time/tick-id.js';
+export type { TimeStatus } from './time/time-status.js';
+export { Timekeeper, type TimekeeperState } from './time/timekeeper.js';
+export type { TimekeeperOptions } from './time/timekeeper-options.js';

@@ -41,12 +41,13 @@ function testContext(overrides: Partial<HandlerContext> = {}): HandlerContext {
 }
 
 describe('middleware order', () => {
-  it('is pinned: trace, observe, dedupe, dead letter, retry, savepoint, timeout, correlation, custom, recover', () => {
+  it('is pinned: trace, observe, dedupe, dead letter, park, retry, savepoint, timeout, correlation, custom, recover', () => {
     expect(middlewareOrder).toEqual([
       'trace',
       'observe',
       'dedupe',
       'deadLetter',
+      'park',
       'retry',
       'countFailures',
       'savepoint',
@@ -56,7 +57,8 @@ describe('middleware order', () => {
       'recover',
     ]);
     const db = { query: async () => ({ rows: [], rowCount: 0 }), exec: async () => undefined };
-    const names = chainOf({ db, dedupe: true, timeoutMs: 100, use: [(next) => next] }).map((entry) => entry.name);
+    const park = { park: () => undefined };
+    const names = chainOf({ db, dedupe: true, timeoutMs: 100, park, use: [(next) => next] }).map((entry) => entry.name);
     expect(names).toEqual(middlewareOrder);
     expect(chainOf({ db }).map((entry) => entry.name)).toEqual([
       'trace',

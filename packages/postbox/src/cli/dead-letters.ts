@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import type { DeadLetter, DeadLetterFilter, DeadLetterStatus } from '../deadletters/dead-letter-store.js';
+import { assertTransactionIdsCurrent } from '../log/transaction-ids.js';
 import { redactUrl } from '../sql/connection-secrets.js';
 import { type ConnectionFlags, databaseUrlOption, withPostbox } from './connect.js';
 import type { CliContext } from './context.js';
@@ -86,7 +87,11 @@ export function registerDeadLetters(program: Command, context: CliContext): void
   )
     .option('--all', 'every pending dead letter (narrow with --group/--topic); those already retrying are left as they are')
     .action(async (id: string | undefined, flags: FilterFlags & { all?: boolean }) => {
-      const count = await withPostbox(flags, context.env, (postbox) => postbox.deadLetters.retry(target(id, flags)));
+      const count = await withPostbox(flags, context.env, async (postbox) => {
+        // Retried letters go back to their group, which cannot run while the ids are behind.
+        await assertTransactionIdsCurrent(postbox.db);
+        return postbox.deadLetters.retry(target(id, flags));
+      });
       await context.out.line(`${count} dead letter${count === 1 ? '' : 's'} queued for redelivery.`);
     });
 

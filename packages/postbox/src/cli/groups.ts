@@ -1,11 +1,14 @@
 import { type Command, Option } from 'commander';
 import { defaults } from '../config/defaults.js';
+import type { ResetTarget } from '../consumers/reset.js';
 import { PostboxError } from '../errors/postbox-error.js';
 import { type ConnectionFlags, databaseUrlOption, withPostbox } from './connect.js';
 import type { CliContext } from './context.js';
+import { renderGroupResets } from './group-reset-report.js';
 import { renderGroups, shownGroup } from './group-tables.js';
 import { duration, positiveInteger } from './options.js';
 import { toJson } from './output.js';
+import { resetTarget } from './reset-target.js';
 
 export function registerGroups(program: Command, context: CliContext): void {
   const groups = program.command('groups').description('List and manage consumer groups');
@@ -41,6 +44,33 @@ export function registerGroups(program: Command, context: CliContext): void {
         `Group ${name} has ${result.to} partitions (it had ${result.from}); ${result.redelivered} message${result.redelivered === 1 ? '' : 's'} will be delivered again.`,
       );
     });
+
+  groups
+    .command('reset')
+    .description(
+      'Move groups to read from another place in the log: earliest, latest, a time (the messages committed from then on) or a ' +
+        'message id (that message first). Every process of the groups must be stopped, or --wait for them; --dry-run prints, ' +
+        'per group and partition, how many messages would be read again or skipped, and changes nothing',
+    )
+    .argument('<names...>', 'the groups; all of them are reset, or none')
+    .requiredOption('--to <place>', 'earliest, latest, a time with its zone (2025-11-10T09:00:00Z), or a message id', resetTarget)
+    .option('--dry-run', 'print what the reset would do, and change nothing')
+    .addOption(
+      new Option(
+        '--wait [duration]',
+        `wait for the groups' processes to stop (${defaults.groupReset.waitMs / 1_000}s without a duration)`,
+      ).argParser(duration),
+    )
+    .option('--json', 'print JSON')
+    .addOption(databaseUrlOption())
+    .action(
+      async (names: string[], options: ConnectionFlags & { to: ResetTarget; dryRun?: boolean; wait?: true | number; json?: boolean }) => {
+        const resets = await withPostbox(options, context.env, (postbox) =>
+          postbox.resetGroups({ groups: names, to: options.to, dryRun: options.dryRun, wait: options.wait }),
+        );
+        await context.out.line(options.json ? toJson(resets, true) : renderGroupResets(resets));
+      },
+    );
 
   groups
     .command('cleanup')

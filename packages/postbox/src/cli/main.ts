@@ -4,16 +4,22 @@ import { connectionPasswords } from '../sql/connection-secrets.js';
 import { registerCommandResults } from './command-results.js';
 import type { CliContext } from './context.js';
 import { registerDeadLetters } from './dead-letters.js';
+import { registerDoctor } from './doctor.js';
 import { CliError, errorLine } from './errors.js';
 import { registerGroups } from './groups.js';
 import { registerMigrate } from './migrate.js';
 import { type CliIo, Output } from './output.js';
+import { registerParked } from './parked.js';
 import { registerProjections } from './projections.js';
 import { registerPublish } from './publish.js';
+import { registerRecoverAfterRestore } from './recover-after-restore.js';
 import { registerRetention } from './retention.js';
+import { registerScheduled } from './scheduled.js';
+import { registerSchedules } from './schedules.js';
 import { registerSnapshots } from './snapshots.js';
 import { registerStatus } from './status.js';
 import { registerTail } from './tail.js';
+import { registerUi } from './ui.js';
 
 const usageExitCode = 2;
 
@@ -42,9 +48,15 @@ export function buildProgram(context: CliContext): Command {
   registerGroups(program, context);
   registerRetention(program, context);
   registerDeadLetters(program, context);
+  registerParked(program, context);
+  registerScheduled(program, context);
+  registerSchedules(program, context);
   registerSnapshots(program, context);
   registerCommandResults(program, context);
   registerProjections(program, context);
+  registerRecoverAfterRestore(program, context);
+  registerDoctor(program, context);
+  registerUi(program, context);
   return program;
 }
 

@@ -35,3 +35,12 @@ export function header(value: string, previous: [string, string][] | undefined):
   if (at <= 0) throw new InvalidArgumentError('Expected name=value.');
   return [...(previous ?? []), [value.slice(0, at), value.slice(at + 1)]];
 }
+
+/** A time with its zone, such as 2025-11-10T09:00:00Z or 2025-11-10T10:00:00+01:00. */
+export function timeWithZone(text: string): Date {
+  const at = new Date(text);
+  if (!/^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:?\d{2})$/i.test(text.trim()) || Number.isNaN(at.getTime())) {
+    throw new InvalidArgumentError('Expected a time with its zone, such as 2025-11-10T09:00:00Z.');
+  }
+  return at;
+}

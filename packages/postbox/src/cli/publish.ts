@@ -3,7 +3,7 @@ import { ValidationError } from '../errors/postbox-error.js';
 import type { OutgoingMessage } from '../outbox/outgoing-message.js';
 import { type ConnectionFlags, databaseUrlOption, withPostbox } from './connect.js';
 import type { CliContext } from './context.js';
-import { header, positiveInteger } from './options.js';
+import { duration, header, positiveInteger, timeWithZone } from './options.js';
 
 interface PublishFlags extends ConnectionFlags {
   topic: string;
@@ -14,9 +14,11 @@ interface PublishFlags extends ConnectionFlags {
   traceId?: string;
   userId?: string;
   schemaVersion?: number;
+  deliverAt?: Date;
+  delay?: number;
 }
 
-function parsePayload(text: string): unknown {
+export function parsePayload(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
@@ -29,7 +31,7 @@ function parsePayload(text: string): unknown {
 export function registerPublish(program: Command, context: CliContext): void {
   program
     .command('publish')
-    .description('Publish one message through the outbox and print its id')
+    .description('Publish one message through the outbox and print its id; with --deliver-at or --delay it waits for its time')
     .requiredOption('--topic <topic>', 'topic to publish to')
     .requiredOption('--type <type>', 'message type, such as order.created')
     .option('--key <key>', 'partition key; messages with one key are read in order')
@@ -38,6 +40,8 @@ export function registerPublish(program: Command, context: CliContext): void {
     .option('--trace-id <id>', 'trace id header')
     .option('--user-id <id>', 'user id header')
     .option('--schema-version <n>', 'schema version of the payload (default: 1)', positiveInteger)
+    .option('--deliver-at <time>', 'deliver no earlier than this time, with its zone (2025-11-10T09:00:00Z)', timeWithZone)
+    .option('--delay <duration>', 'deliver no earlier than this long from now, such as 90s or 15m', duration)
     .addOption(databaseUrlOption())
     .action(async (options: PublishFlags) => {
       const message: OutgoingMessage = {
@@ -49,6 +53,8 @@ export function registerPublish(program: Command, context: CliContext): void {
         userId: options.userId,
         schemaVersion: options.schemaVersion,
         headers: Object.fromEntries(options.header ?? []),
+        deliverAt: options.deliverAt,
+        delayMs: options.delay,
       };
       const [id] = await withPostbox(options, context.env, (postbox) => postbox.publish(message));
       await context.out.line(id ?? '');

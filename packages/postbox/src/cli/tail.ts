@@ -16,6 +16,7 @@ import {
 import { Wakeup } from '../consumers/wakeup.js';
 import { LeaseLostError } from '../errors/postbox-error.js';
 import { readAfter } from '../log/read.js';
+import { assertTransactionIdsCurrent } from '../log/transaction-ids.js';
 import type { Database } from '../sql/database.js';
 import { type ConnectionFlags, databaseUrlOption, withPostbox } from './connect.js';
 import type { CliContext } from './context.js';
@@ -67,6 +68,7 @@ async function tail(db: Database, options: TailFlags, context: CliContext): Prom
   const owner = `postbox-cli@${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const leaseTtlMs = defaults.consumer.leaseTtlMs;
   const format = options.json ? jsonLine : readableLine;
+  await assertTransactionIdsCurrent(db);
   await ensureGroup(db, { name: group, topics, startFrom: options.from, ephemeral: false, partitions: options.partitions });
 
   const wakeup = new Wakeup();

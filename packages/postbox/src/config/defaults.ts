@@ -11,6 +11,8 @@ export const defaults = Object.freeze({
   leaseChannel: 'postbox_leases',
   /** LISTEN/NOTIFY channel that tells routers and projections that dead letters were asked to be retried. */
   deadLetterChannel: 'postbox_dead_letters',
+  /** LISTEN/NOTIFY channel that carries the name of a group whose parked messages were released from outside its readers. Part of the schema. */
+  parkedChannel: 'postbox_parked',
   /** Dead letters redelivered in one transaction when they are retried. */
   redeliveryBatchSize: 100,
   /** Largest serialised payload accepted by the outbox (1 MiB keeps rows lean; raise it per instance). */
@@ -46,6 +48,12 @@ export const defaults = Object.freeze({
     partitions: 1,
     /** Expired member rows older than this many lease times are deleted by the members that remain. */
     forgetMembersAfterLeases: 20,
+  }),
+  groupReset: Object.freeze({
+    /** How long a reset told to wait (`wait: true`, `--wait` without a duration) waits for the processes running the group to stop. */
+    waitMs: 60_000,
+    /** How often a waiting reset looks again whether the group is free. */
+    pollIntervalMs: 250,
   }),
   pool: Object.freeze({
     /** Connection pool: limit, idle timeout and lifetime of a connection. */
@@ -85,6 +93,27 @@ export const defaults = Object.freeze({
     dedupeRetentionMs: 7 * 86_400_000,
     /** How often the router looks for dead letters asked to be retried. */
     redeliveryIntervalMs: 1_000,
+    /** A route's `park` options: a message that keeps failing waits out of its batch, and only its key waits with it. */
+    park: Object.freeze({
+      /** Delay before the first attempt from parking; each further one waits `multiplier` times longer, up to maxDelayMs. */
+      initialDelayMs: 1_000,
+      maxDelayMs: 300_000,
+      multiplier: 2,
+      /** 0 to 1: the share of each delay that is randomised, so that many parked keys do not come due together. */
+      jitter: 0.2,
+      /** Attempts from parking before the message goes to dead letters; null for no limit (maxAgeMs must then be set). */
+      maxAttempts: 20 as number | null,
+      /** Time since its first failure after which a parked message goes to dead letters; null for no limit. */
+      maxAgeMs: 86_400_000 as number | null,
+      /** What the later messages of a dead-lettered message's key do: handled at once, or held until the dead letter is retried or discarded. */
+      onDeadLetter: 'release' as 'release' | 'hold',
+      /** Parked messages a partition handles between two of its batches; the rest wait for the next gap. */
+      batchSize: 100,
+      /** How often a partition looks at its parked messages when nothing told it of a change (a missed NOTIFY). */
+      pollIntervalMs: 5_000,
+      /** Parked messages listed when no limit is given. */
+      listLimit: 100,
+    }),
   }),
   relay: Object.freeze({
     /** OUTBOX_ENABLED: a relay configured from the environment runs unless it is false. */
@@ -195,9 +224,103 @@ export const defaults = Object.freeze({
   health: Object.freeze({
     /** A consumer group further behind than this makes /health/ready report degraded. */
     maxLagMessages: 10_000,
+    /**
+     * An open writing transaction older than this, anywhere on the server, makes /health/ready
+     * report degraded: every reader of the log waits for it to end.
+     */
+    maxWatermarkDelaySeconds: 30,
+    /**
+     * A scheduled message or a schedule's tick overdue by more than this makes /health/ready report
+     * degraded: no process is moving them into the log. Longer than a timekeeper's takeover.
+     */
+    maxScheduledOverdueSeconds: 60,
     /** The ops server (/metrics, /health/*) binds to loopback unless told otherwise. */
     host: '127.0.0.1',
     port: 9464,
+  }),
+  timekeeper: Object.freeze({
+    /** The lease that one process per database holds to run the timekeeper. Part of the schema. */
+    leaseName: 'timekeeper',
+    /** LISTEN/NOTIFY channel that wakes the timekeeper: work due before it next looks, or its lease handed back. Part of the schema. */
+    channel: 'postbox_timekeeper',
+    /** How long the timekeeper's lease lasts without renewal: after a crash, another process takes over within about this long. */
+    leaseTtlMs: 15_000,
+    /** The longest the lease holder sleeps with nothing due: its fallback poll, and how often it renews the lease. */
+    pollIntervalMs: 1_000,
+    /** How often a process without the lease tries to take it; a holder that stops hands it over at once. */
+    standbyIntervalMs: 5_000,
+    /** Due messages moved into the log per transaction. */
+    moveBatchSize: 2_000,
+    /** Schedules whose due ticks are appended per transaction. */
+    scheduleBatchSize: 100,
+    /** A tick found later than this was missed (nothing ran at its time): its schedule's `missed` policy decides. */
+    missedTickGraceMs: 60_000,
+    /** `missed: 'all'` appends at most this many missed ticks of a schedule, the latest ones, and warns about the rest. */
+    maxCatchUpTicks: 1_000,
+    /** First delay after a failed round; doubles up to maxRetryDelayMs. */
+    retryDelayMs: 250,
+    maxRetryDelayMs: 30_000,
+    /** Scheduled messages listed when no limit is given. */
+    listLimit: 100,
+    /** The time zone of a schedule that names none. */
+    timeZone: 'UTC',
+    /** What a schedule does with missed ticks when it does not say. */
+    missed: 'skip' as 'skip' | 'last' | 'all',
+  }),
+  watermark: Object.freeze({
+    /**
+     * `postbox status` names the open writing transactions older than this. Readers poll every
+     * consumer.pollIntervalMs, so a transaction of a few seconds already holds them back several
+     * polls, while shorter ones are the ordinary traffic of a busy server and would only be noise.
+     */
+    showHoldersAfterSeconds: 5,
+    /** Characters of a holder's last query that are kept; enough to recognise it, never a whole payload. */
+    queryPreviewChars: 200,
+  }),
+  doctor: Object.freeze({
+    /** An open writing transaction older than this is a warning, and older than the second a failure. */
+    longTransactionWarnSeconds: 30,
+    longTransactionFailSeconds: 300,
+    /** A group whose oldest unhandled message has waited longer than this is stalled. */
+    stalledAfterSeconds: 300,
+    /** A log of at least this many rows that was never vacuumed or analysed is a warning. */
+    autovacuumMinRows: 100_000,
+    /** The read plan is checked on the reads of at most this many consumer groups. */
+    planGroups: 10,
+  }),
+  recovery: Object.freeze({
+    /** Transaction ids used up per statement while the server's ids are moved past the remapped log. */
+    transactionIdsPerRound: 10_000,
+    /** Ids used up beyond the remapped log's highest, for messages written while the recovery waits for its locks. */
+    transactionIdMargin: 1_000,
+    /** How long `recover-after-restore --wait` waits for running groups and older transactions to end. */
+    waitMs: 300_000,
+    /** How often a waiting recovery looks again. */
+    pollIntervalMs: 500,
+    /** How long the recovery waits for its locks on the log before it steps back, so that it never queues writers for long. */
+    lockTimeoutMs: 5_000,
+    /** Times the recovery plans again when messages written meanwhile need more ids than it used up. */
+    maxAttempts: 5,
+  }),
+  opsConsole: Object.freeze({
+    /** Where registerConsole mounts the page and its API on an application's Fastify. */
+    prefix: '/ops',
+    /** `postbox ui` listens here unless --host and --port say otherwise. */
+    host: '127.0.0.1',
+    port: 4680,
+    /** A console token shorter than this is refused. */
+    minTokenLength: 8,
+    /** How often the sampler records each group's lag and the log's and groups' rates, for the page's charts. */
+    sampleIntervalMs: 5_000,
+    /** How far back the samples reach: older ones are dropped (15 minutes at one sample every 5 s is 180 samples). */
+    sampleWindowMs: 900_000,
+    /** Groups recorded per sample, the furthest behind first: bounds the memory of a database with many groups. */
+    maxSampledGroups: 100,
+    /** Dead letters listed unless `limit` says otherwise, and the most one request may ask for. */
+    deadLetterLimit: 100,
+    maxDeadLetterLimit: 1_000,
+    /** How often the page asks for fresh numbers while it is visible. */
+    pageRefreshMs: 2_000,
   }),
   /** How long stop() waits for in-flight handlers before giving up on them. */
   shutdownDeadlineMs: 10_000,

@@ -18,7 +18,31 @@ export interface BatchContext {
   signal: AbortSignal;
   /** Publishes follow-up messages: in the batch's transaction when transactional, otherwise in one of their own. */
   publish(messages: OutgoingMessage | readonly OutgoingMessage[]): Promise<string[]>;
+  /**
+   * Fences writes made outside the batch's transaction by the partition's lease: on tx it renews the
+   * lease, or throws LeaseLostError (so tx rolls back) when another member holds the partition now.
+   */
+  fence(tx: Executor): Promise<void>;
 }
+
+/** What the work a partition does between its batches gets (see ConsumerOptions.betweenBatches). */
+export interface BetweenBatchesContext {
+  group: string;
+  partition: number;
+  /** The group's number of partitions. */
+  partitions: number;
+  /** Aborted when the stop deadline passes or the partition's lease is lost. */
+  signal: AbortSignal;
+  /** As BatchContext.fence: every write of this work must pass it, in the write's transaction. */
+  fence(tx: Executor): Promise<void>;
+}
+
+/**
+ * Work of a partition that must never run at the same time as the partition's batches: its reader
+ * runs it between two batches, and stops running it when it loses the partition. It resolves to
+ * when it next has work; the reader wakes for it then (Consumer.wakeBetweenBatches wakes it sooner).
+ */
+export type BetweenBatches = (context: BetweenBatchesContext) => Promise<Date>;
 
 export interface ConsumerOptions {
   group: string;
@@ -44,6 +68,8 @@ export interface ConsumerOptions {
   owner?: string;
   handleBatch?: (messages: LogMessage[], context: BatchContext) => Promise<void>;
   handleMessage?: (message: LogMessage, context: BatchContext) => Promise<void>;
+  /** Work of each partition between its batches (a router's parked retries), never during one. */
+  betweenBatches?: BetweenBatches;
   onError?: (error: unknown) => void;
   logger?: Logger;
 }
@@ -66,7 +92,7 @@ export interface ResolvedConsumerOptions {
   owner: string;
 }
 
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+export function positiveInteger(name: string, value: number | undefined, fallback: number): number {
   const resolved = value ?? fallback;
   if (!Number.isSafeInteger(resolved) || resolved <= 0) {
     throw new ValidationError('POSTBOX_ERR_BAD_OPTION', `${name} must be a positive integer (got ${String(value)}).`, { option: name });

@@ -1,5 +1,6 @@
 import { defaults } from '../config/defaults.js';
 import { PostboxError } from '../errors/postbox-error.js';
+import { assertTransactionIdsCurrent } from '../log/transaction-ids.js';
 import { type Logger, silentLogger } from '../observability/logger.js';
 import type { ValidationLimits } from '../outbox/validate.js';
 import type { Database } from '../sql/database.js';
@@ -8,7 +9,7 @@ import { type ConsumerOptions, type ConsumerState, type ResolvedConsumerOptions,
 import { acquirePartitions, ensureGroup, heartbeat, leaveGroup, releasePartition } from './group-store.js';
 import { PartitionReader } from './partition-reader.js';
 
-export type { BatchContext, ConsumerOptions, ConsumerState } from './consumer-options.js';
+export type { BatchContext, BetweenBatches, BetweenBatchesContext, ConsumerOptions, ConsumerState } from './consumer-options.js';
 
 import { Wakeup } from './wakeup.js';
 
@@ -65,11 +66,23 @@ export class Consumer {
     return count;
   }
 
+  /**
+   * Runs the work between batches (ConsumerOptions.betweenBatches) of the partitions this member
+   * reads, or of one of them, after their batch in hand rather than when it was next due.
+   */
+  wakeBetweenBatches(partition?: number): void {
+    for (const reader of this.readers.values()) {
+      if (partition === undefined || reader.partition === partition) reader.wakeBetweenBatches();
+    }
+  }
+
   /** Creates the group if needed, joins it, and starts reading the partitions it is given. */
   async start(): Promise<void> {
     if (this.stateValue !== 'idle') {
       throw new PostboxError('POSTBOX_ERR_CONSUMER_STATE', `Consumer for group ${this.options.group} was already started.`);
     }
+    // After a restore onto another server, reading would skip the messages written here: refuse instead.
+    await assertTransactionIdsCurrent(this.db);
     await ensureGroup(this.db, {
       name: this.options.group,
       topics: this.options.topics,

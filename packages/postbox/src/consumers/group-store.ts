@@ -38,7 +38,7 @@ interface PartitionRow {
   start_snapshot: string | null;
 }
 
-function checkGroupName(name: unknown): string {
+export function checkGroupName(name: unknown): string {
   if (
     typeof name !== 'string' ||
     name.trim() === '' ||

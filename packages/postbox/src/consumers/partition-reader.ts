@@ -1,4 +1,3 @@
-import { defaults } from '../config/defaults.js';
 import { LeaseLostError, PostboxError } from '../errors/postbox-error.js';
 import type { LogMessage } from '../log/message.js';
 import { comparePositions, type LogPosition } from '../log/position.js';
@@ -15,7 +14,7 @@ import { Wakeup } from './wakeup.js';
 export interface PartitionReaderSettings {
   db: Database;
   options: ResolvedConsumerOptions;
-  handlers: Pick<ConsumerOptions, 'handleBatch' | 'handleMessage'>;
+  handlers: Pick<ConsumerOptions, 'handleBatch' | 'handleMessage' | 'betweenBatches'>;
   limits: ValidationLimits;
   logger: Logger;
   lease: LeasedPartition;
@@ -33,6 +32,11 @@ type ReaderState = 'running' | 'releasing' | 'stopping' | 'finished';
  * Reads one partition of a group, whose lease its member holds: batches in log order after the
  * partition's checkpoint, handled, then the checkpoint stored, fenced by the lease. It ends when
  * its member hands the partition back (after the batch in hand), stops, or loses the lease.
+ *
+ * The partition's work between batches (a router's parked retries) runs in the same loop, so it
+ * can never overlap a batch of the partition: per-key order needs that, since such work handles
+ * messages of keys that the batches also carry. It runs when it said it next has work (a timer
+ * wakes the loop then), or sooner when woken, and it stops with the loop when the lease is lost.
  */
 export class PartitionReader {
   private readonly wakeup = new Wakeup();
@@ -44,9 +48,12 @@ export class PartitionReader {
   private failures = 0;
   private prefetched: { after: LogPosition; messages: Promise<LogMessage[]> } | undefined;
   private handledCount = 0;
+  /** When the work between batches is due (epoch ms): at once for a partition just taken. */
+  private betweenBatchesDueAt: number;
 
   constructor(private readonly settings: PartitionReaderSettings) {
     this.logger = settings.logger.child({ partition: settings.lease.partition });
+    this.betweenBatchesDueAt = settings.handlers.betweenBatches ? 0 : Number.POSITIVE_INFINITY;
   }
 
   get partition(): number {
@@ -73,6 +80,13 @@ export class PartitionReader {
 
   /** New messages may be readable. */
   wake(): void {
+    this.wakeup.wake();
+  }
+
+  /** The work between batches has something to do: it runs after the batch in hand. */
+  wakeBetweenBatches(): void {
+    if (!this.settings.handlers.betweenBatches) return;
+    this.betweenBatchesDueAt = 0;
     this.wakeup.wake();
   }
 
@@ -131,12 +145,14 @@ export class PartitionReader {
     while (this.reading) {
       try {
         this.wakeup.consume();
+        await this.runBetweenBatches();
         const { count, readAhead } = await this.processBatch();
         this.failures = 0;
         // A batch read ahead saw the watermark of an earlier moment and may be short: read again before waiting.
         if (count >= options.batchSize || (readAhead && count > 0) || !this.reading) continue;
         heldBack = woken && count === 0 ? heldBack + 1 : 0;
-        const waitMs = heldBack > 0 ? Math.min(options.pollIntervalMs, heldBackRetryMs * 2 ** (heldBack - 1)) : options.pollIntervalMs;
+        const readWaitMs = heldBack > 0 ? Math.min(options.pollIntervalMs, heldBackRetryMs * 2 ** (heldBack - 1)) : options.pollIntervalMs;
+        const waitMs = Math.min(readWaitMs, Math.max(0, this.betweenBatchesDueAt - Date.now()));
         woken = (await this.wakeup.wait(waitMs)) || (heldBack > 0 && waitMs < options.pollIntervalMs);
       } catch (error) {
         await this.onBatchError(error);
@@ -158,7 +174,36 @@ export class PartitionReader {
       tx,
       signal: this.batchAbort.signal,
       publish: (messages) => (tx ? enqueue(tx, messages, limits) : db.transaction((own) => enqueue(own, messages, limits))),
+      fence: (fenced) => this.fence(fenced),
     };
+  }
+
+  /** Between batches the durable checkpoint is the lease's: storing it again changes nothing but the lease's expiry. */
+  private fence(tx: Executor): Promise<void> {
+    return this.commit(tx, this.settings.lease.checkpoint);
+  }
+
+  /** Runs the partition's work between batches when it is due; it says when it is due next. */
+  private async runBetweenBatches(): Promise<void> {
+    const work = this.settings.handlers.betweenBatches;
+    if (!work || !this.reading || Date.now() < this.betweenBatchesDueAt) return;
+    const { options } = this.settings;
+    // A wake-up while it runs lowers this again; a failure leaves it due, after the backoff of onBatchError.
+    this.betweenBatchesDueAt = Number.POSITIVE_INFINITY;
+    let next = 0;
+    try {
+      next = (
+        await work({
+          group: options.group,
+          partition: this.partition,
+          partitions: options.partitions,
+          signal: this.batchAbort.signal,
+          fence: (tx) => this.fence(tx),
+        })
+      ).getTime();
+    } finally {
+      this.betweenBatchesDueAt = Math.min(this.betweenBatchesDueAt, next);
+    }
   }
 
   private handle(messages: LogMessage[], tx: Executor | undefined): Promise<LogPosition | undefined> {

@@ -1,5 +1,5 @@
-import { PostboxError } from '../errors/postbox-error.js';
 import type { Database } from '../sql/database.js';
+import { type GroupToChange, groupBusyError, isInUse, readGroupsToChange } from './group-change.js';
 import { checkPartitions } from './group-store.js';
 
 export interface RepartitionResult {
@@ -19,23 +19,9 @@ export interface RepartitionResult {
 export async function repartitionGroup(db: Database, group: string, partitions: number): Promise<RepartitionResult> {
   checkPartitions(partitions, group);
   return db.transaction(async (tx) => {
-    const { rows } = await tx.query<{ partitions: number; busy: boolean }>(
-      `select g.partitions,
-              exists (select from postbox.group_partitions p where p.group_name = g.group_name and p.lease_expires_at > now())
-              or exists (select from postbox.group_members m where m.group_name = g.group_name and m.expires_at > now()) as busy
-       from postbox.consumer_groups g where g.group_name = $1 for update`,
-      [group],
-    );
-    const row = rows[0];
-    if (!row) throw new PostboxError('POSTBOX_ERR_GROUP_NOT_FOUND', `No consumer group is named ${JSON.stringify(group)}.`, { group });
-    if (row.busy) {
-      throw new PostboxError(
-        'POSTBOX_ERR_GROUP_BUSY',
-        `Group ${group} is running in some process: stop every process of the group, wait for their leases to end, and repartition again.`,
-        { group },
-      );
-    }
-    const from = Number(row.partitions);
+    const found = (await readGroupsToChange(tx, [group], { lock: true }))[0] as GroupToChange;
+    if (isInUse(found)) throw groupBusyError(found, 'repartition');
+    const from = found.partitions;
     const { rows: counted } = await tx.query<{ redelivered: number }>(
       `with earliest as (
          select checkpoint_transaction_id as tx, checkpoint_position as pos from postbox.group_partitions

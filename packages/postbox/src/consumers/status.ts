@@ -1,5 +1,6 @@
 import type { LogPosition } from '../log/position.js';
 import { type TopicStatus, topicTotals } from '../log/topics.js';
+import { holdersWorthShowing, type WatermarkHolder, watermarkDelayOf, watermarkHolders } from '../log/watermark.js';
 import type { Executor } from '../sql/database.js';
 
 export type { TopicStatus } from '../log/topics.js';
@@ -50,6 +51,8 @@ export interface LogStatus {
   topics: TopicStatus[];
   /** Age of the oldest open writing transaction: readers cannot pass it until it ends. */
   watermarkDelaySeconds: number;
+  /** The open writing transactions that hold readers back, as holdersWorthShowing picks them. */
+  watermarkHolders: WatermarkHolder[];
 }
 
 interface StatusRow {
@@ -137,19 +140,24 @@ function toGroupStatus(row: StatusRow): GroupStatus {
   };
 }
 
-export async function watermarkDelaySeconds(db: Executor): Promise<number> {
-  const { rows } = await db.query<{ seconds: number | string }>(
-    `select coalesce(extract(epoch from max(now() - xact_start)), 0)::float8 as seconds
-     from pg_stat_activity where backend_xid is not null and pid <> pg_backend_pid()`,
-  );
-  return Number(rows[0]?.seconds ?? 0);
+/**
+ * The partitions of a group that some process runs, left without an owner for longer than graceMs
+ * (a lease time, say): their messages wait for nobody. A group no process runs has none here.
+ */
+export function strandedPartitions(group: GroupStatus, graceMs: number): PartitionStatus[] {
+  const running = group.members.some((member) => member.live);
+  return running ? group.partitions.filter((p) => p.owner === null && p.unownedSeconds * 1_000 > graceMs) : [];
 }
 
 export async function logStatus(db: Executor): Promise<LogStatus> {
+  const groups = await groupStatuses(db);
+  const topics = await topicTotals(db);
+  const holders = await watermarkHolders(db);
   return {
-    groups: await groupStatuses(db),
-    topics: await topicTotals(db),
-    watermarkDelaySeconds: await watermarkDelaySeconds(db),
+    groups,
+    topics,
+    watermarkDelaySeconds: watermarkDelayOf(holders),
+    watermarkHolders: holdersWorthShowing(holders),
   };
 }
 

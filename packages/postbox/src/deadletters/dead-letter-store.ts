@@ -95,6 +95,12 @@ function checkId(id: string): string {
   return id;
 }
 
+/** The stable code an error carries (every PostboxError has one), as stored beside its message. */
+export function errorCodeOf(error: Error): string | null {
+  const code = (error as { code?: unknown }).code;
+  return code === undefined ? null : String(code);
+}
+
 /**
  * Stores a message its group gave up on. A message dead-lettered again while its entry is still
  * open (redelivery after a crash) updates that entry rather than adding a second one.
@@ -123,7 +129,7 @@ export async function addDeadLetter(db: Executor, entry: NewDeadLetter): Promise
       entry.rawPayload,
       JSON.stringify(entry.headers),
       entry.sourcePosition,
-      (entry.error as { code?: unknown }).code === undefined ? null : String((entry.error as { code?: unknown }).code),
+      errorCodeOf(entry.error),
       entry.error.message || entry.error.name,
       entry.error.stack ?? null,
       entry.attempts,

@@ -48,6 +48,8 @@ export const errorCodes = {
   POSTBOX_ERR_USAGE: { retriable: false, summary: 'A command-line flag or argument is missing or invalid.' },
   POSTBOX_ERR_CONNECTION: { retriable: true, summary: 'The database could not be reached.' },
   POSTBOX_ERR_GROUP_BUSY: { retriable: true, summary: 'Another process holds the consumer group.' },
+  POSTBOX_ERR_MESSAGE_NOT_FOUND: { retriable: false, summary: 'No committed message in the log has that id.' },
+  POSTBOX_ERR_MESSAGE_NOT_IN_GROUP: { retriable: false, summary: 'The message is of a topic the consumer group does not read.' },
   POSTBOX_ERR_DATABASE: { retriable: false, summary: 'The database refused a statement; the message carries its SQLSTATE.' },
   POSTBOX_ERR_OUTPUT: { retriable: false, summary: 'Standard output closed before the command finished.' },
   POSTBOX_ERR_UNEXPECTED: { retriable: false, summary: 'An unexpected failure; the message says what happened.' },
@@ -66,6 +68,46 @@ export const errorCodes = {
   POSTBOX_ERR_UPCAST: { retriable: false, summary: 'An upcaster failed on a stored event.' },
   POSTBOX_ERR_PROJECTION_NOT_FOUND: { retriable: false, summary: 'No projection has that name.' },
   POSTBOX_ERR_PROJECTION_STATE: { retriable: false, summary: 'The projection cannot do that in its current state.' },
+  POSTBOX_ERR_TRANSACTION_IDS_BEHIND: {
+    retriable: false,
+    summary:
+      'The log holds transaction ids at or above the next one this server assigns (a restore or cut-over): readers refuse until `postbox recover-after-restore` has run.',
+  },
+  POSTBOX_ERR_RECOVERY_BLOCKED: {
+    retriable: true,
+    summary: 'Recovery after a restore must wait for an open transaction that began before it, or that holds a lock on the log.',
+  },
+  POSTBOX_ERR_BAD_REQUEST: {
+    retriable: false,
+    summary: 'An HTTP request to the operations console is malformed: a body that is not JSON, or a missing or invalid parameter.',
+  },
+  POSTBOX_ERR_UNAUTHORIZED: {
+    retriable: false,
+    summary: 'A console route that changes state needs the header Authorization: Bearer <token>, and the request had none or a wrong one.',
+  },
+  POSTBOX_ERR_CONSOLE_UNGUARDED: {
+    retriable: false,
+    summary:
+      'The operations console would change state on a non-loopback address without a token: give it a token, make it read-only, or listen on loopback.',
+  },
+  POSTBOX_ERR_CONSOLE_READ_ONLY: {
+    retriable: false,
+    summary: 'The operations console is read-only (it has no token and listens beyond loopback): it changes nothing.',
+  },
+  POSTBOX_ERR_BAD_DELIVERY_TIME: {
+    retriable: false,
+    summary:
+      'A delivery time is invalid: deliverAt is not a valid Date, delayMs is not a number of milliseconds from 0, or both are given.',
+  },
+  POSTBOX_ERR_BAD_SCHEDULE: {
+    retriable: false,
+    summary: "A schedule's cron expression, time zone or missed-tick policy is invalid; the message names the field.",
+  },
+  POSTBOX_ERR_SCHEDULE_NOT_FOUND: { retriable: false, summary: 'No schedule has that name.' },
+  POSTBOX_ERR_PARKED_NOT_FOUND: {
+    retriable: false,
+    summary: 'No parked message has that id, or the group has nothing parked under that key.',
+  },
 } as const satisfies Record<string, { retriable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -28,18 +28,18 @@ export interface StreamAppended {
 }
 
 /**
- * The rows as the JSON array postbox.append reads: the payloads and headers are the JSON the caller
- * already serialised, joined as they are, so the server parses each payload once.
+ * One row as the JSON object postbox.append reads: the payload and headers are the JSON the caller
+ * already serialised, joined as they are, so the server parses each payload once. `extra` holds
+ * more members, already JSON (`"due_at":"…"` for a scheduled message).
  */
+export function messageJson(row: AppendRow, extra?: string): string {
+  const key = row.key === null ? 'null' : JSON.stringify(row.key);
+  return `{"id":"${row.id}","topic":${JSON.stringify(row.topic)},"type":${JSON.stringify(row.type)},"key":${key},"payload":${row.payloadJson},"headers":${row.headersJson}${extra ? `,${extra}` : ''}}`;
+}
+
+/** The rows as the JSON array postbox.append reads. */
 function rowsJson(rows: readonly AppendRow[]): string {
-  const parts: string[] = [];
-  for (const row of rows) {
-    const key = row.key === null ? 'null' : JSON.stringify(row.key);
-    parts.push(
-      `{"id":"${row.id}","topic":${JSON.stringify(row.topic)},"type":${JSON.stringify(row.type)},"key":${key},"payload":${row.payloadJson},"headers":${row.headersJson}}`,
-    );
-  }
-  return `[${parts.join(',')}]`;
+  return `[${rows.map((row) => messageJson(row)).join(',')}]`;
 }
 
 const appendSql = 'select from postbox.append($1::jsonb)';
@@ -52,6 +52,19 @@ const appendSql = 'select from postbox.append($1::jsonb)';
 export async function appendMessages(executor: Executor, rows: readonly AppendRow[]): Promise<void> {
   if (rows.length === 0) return;
   await executor.query(appendSql, [rowsJson(rows)]);
+}
+
+const appendOnceSql = 'select cardinality(global_positions) as appended from postbox.append($1::jsonb, p_skip_existing => true)';
+
+/**
+ * Appends the messages whose ids the log does not hold yet, and leaves out the others; returns how
+ * many it appended. For writers that may offer one message twice (the timekeeper's ticks): the log's
+ * unique id is what makes each appear once.
+ */
+export async function appendMessagesOnce(executor: Executor, rows: readonly AppendRow[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  const { rows: result } = await executor.query<{ appended: number }>(appendOnceSql, [rowsJson(rows)]);
+  return Number(result[0]?.appended ?? 0);
 }
 
 const streamAppendSql = `

@@ -1,5 +1,6 @@
 import { defaults } from '../config/defaults.js';
 import type { Executor } from '../sql/database.js';
+import { assertTransactionIdsCurrent } from './transaction-ids.js';
 
 export interface RetentionOptions {
   /** Delete plain messages older than this. */
@@ -16,6 +17,8 @@ export interface RetentionOptions {
  */
 export async function applyRetention(db: Executor, options: RetentionOptions): Promise<number> {
   const batchSize = options.batchSize ?? defaults.cleanup.batchSize;
+  // After a restore, rows written here sort below the old checkpoints and would look handled.
+  await assertTransactionIdsCurrent(db);
   const { rows } = await db.query<{ boundary: string | number | null }>(
     `select coalesce(
        (select min(global_position) from postbox.messages where created_at >= now() - $1 * interval '1 millisecond'),

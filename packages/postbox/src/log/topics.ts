@@ -14,3 +14,9 @@ export async function topicTotals(db: Executor): Promise<TopicStatus[]> {
   );
   return rows.map((row) => ({ topic: row.topic, messages: Number(row.messages), lastPublishedAt: row.last_published_at }));
 }
+
+/** The topic of the newest message, on the primary key alone (no count over the log); undefined when the log is empty. */
+export async function latestTopic(db: Executor): Promise<string | undefined> {
+  const { rows } = await db.query<{ topic: string }>('select topic from postbox.messages order by global_position desc limit 1');
+  return rows[0]?.topic;
+}

@@ -1,7 +1,10 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { groupStatuses, watermarkDelaySeconds } from '../consumers/status.js';
+import { groupStatuses } from '../consumers/status.js';
 import { deadLetterCounts } from '../deadletters/dead-letter-store.js';
+import { watermarkDelaySeconds } from '../log/watermark.js';
+import { parkedCounts } from '../parking/parked-admin.js';
 import type { Executor } from '../sql/database.js';
+import { timeStatus } from '../time/time-status.js';
 
 const durationBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -160,6 +163,54 @@ export class PostboxMetrics {
         const totals = new Map<string, number>();
         for (const row of await deadLetterCounts(db)) totals.set(row.group, (totals.get(row.group) ?? 0) + row.count);
         for (const [group, count] of totals) this.set({ group }, count);
+      },
+    });
+    // Both parking gauges come from one query per scrape.
+    let parkedScrape: { at: number; counts: ReturnType<typeof parkedCounts> } | undefined;
+    const parked = () => {
+      if (!parkedScrape || Date.now() - parkedScrape.at > 1_000) parkedScrape = { at: Date.now(), counts: parkedCounts(db) };
+      return parkedScrape.counts;
+    };
+    new Gauge({
+      name: 'postbox_parked_messages',
+      help: 'Parked messages by group: those waiting for their next attempt, the later messages of their keys behind them, and those held by a dead letter.',
+      labelNames: ['group'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const row of await parked()) this.set({ group: row.group }, row.total);
+      },
+    });
+    new Gauge({
+      name: 'postbox_parked_oldest_seconds',
+      help: 'How long the oldest parked message of a group has been parked.',
+      labelNames: ['group'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const row of await parked()) this.set({ group: row.group }, row.oldestSeconds);
+      },
+    });
+    // Both time gauges come from one query per scrape.
+    let timeScrape: { at: number; status: ReturnType<typeof timeStatus> } | undefined;
+    const time = () => {
+      if (!timeScrape || Date.now() - timeScrape.at > 1_000) timeScrape = { at: Date.now(), status: timeStatus(db) };
+      return timeScrape.status;
+    };
+    new Gauge({
+      name: 'postbox_scheduled_messages',
+      help: 'Messages waiting for their delivery time (deliverAt, delayMs, postbox.publish_at).',
+      registers,
+      async collect() {
+        this.set((await time()).scheduledMessages);
+      },
+    });
+    new Gauge({
+      name: 'postbox_scheduled_overdue_seconds',
+      help: 'How long the oldest due scheduled message or schedule tick has waited past its time; high when no process runs the timekeeper.',
+      registers,
+      async collect() {
+        this.set((await time()).overdueSeconds);
       },
     });
   }

@@ -2,7 +2,8 @@ import type { OutgoingMessage } from './outgoing-message.js';
 
 /**
  * A small fluent builder for messages, for code written in the builder style:
- * `messageBuilder('order.created', order.id).topic('orders').userId(u).traceId(t).version(2).payload(p).build()`.
+ * `messageBuilder('order.created', order.id).topic('orders').userId(u).traceId(t).version(2).payload(p).build()`,
+ * with `.deliverAt(date)` or `.delayMs(ms)` for a message that waits for its time.
  * The second argument is the partition key.
  */
 export class MessageBuilder<P = unknown> {
@@ -54,6 +55,18 @@ export class MessageBuilder<P = unknown> {
 
   version(schemaVersion: number): this {
     this.message.schemaVersion = schemaVersion;
+    return this;
+  }
+
+  /** Deliver no earlier than this time (see OutgoingMessage.deliverAt). */
+  deliverAt(at: Date): this {
+    this.message.deliverAt = at;
+    return this;
+  }
+
+  /** Deliver no earlier than this many milliseconds after it is written (see OutgoingMessage.delayMs). */
+  delayMs(ms: number): this {
+    this.message.delayMs = ms;
     return this;
   }
 

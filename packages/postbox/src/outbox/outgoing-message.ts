@@ -15,4 +15,13 @@ export interface OutgoingMessage<P = unknown> {
   schemaVersion?: number;
   /** Extra string headers. */
   headers?: Record<string, string>;
+  /**
+   * Deliver no earlier than this time (a time past means at once). The message waits, written in the
+   * caller's transaction like any other, and enters the log when the timekeeper moves it: readers see
+   * it after every message committed before that moment, not where its writing transaction stands.
+   * Not with delayMs.
+   */
+  deliverAt?: Date;
+  /** Deliver no earlier than this many milliseconds after the database's clock as the message is written. Not with deliverAt. */
+  delayMs?: number;
 }

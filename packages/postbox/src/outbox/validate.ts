@@ -15,7 +15,7 @@ const reservedHeaders = new Set<string>([...typedHeaders, 'schemaVersion']);
 const unsafeHeaderNames = new Set(['__proto__']);
 
 /** PostgreSQL text cannot hold NUL, and neither text nor jsonb accepts a lone UTF-16 surrogate. */
-function unstorableReason(value: string): string | undefined {
+export function unstorableReason(value: string): string | undefined {
   if (value.includes('\u0000')) return 'contains a NUL character';
   if (!value.isWellFormed()) return 'contains a lone UTF-16 surrogate';
   return undefined;
@@ -29,7 +29,7 @@ function leadingMarkReason(value: string): string | undefined {
   return value.startsWith('\ufeff') ? 'starts with U+FEFF (a byte-order mark), which embedded PGlite drops when reading' : undefined;
 }
 
-function checkName(
+export function checkName(
   field: string,
   value: unknown,
   maxLength: number,

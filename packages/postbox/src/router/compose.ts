@@ -5,6 +5,7 @@ import { correlation } from './middleware/correlation.js';
 import { deadLetter } from './middleware/dead-letter.js';
 import { dedupe } from './middleware/dedupe.js';
 import { countFailures, observe } from './middleware/observe.js';
+import { type Parking, park } from './middleware/park.js';
 import { recover } from './middleware/recover.js';
 import { type RetryOptions, retry } from './middleware/retry.js';
 import { savepoint } from './middleware/savepoint.js';
@@ -20,6 +21,8 @@ export interface ChainOptions {
   dedupe?: boolean;
   /** `false` lets the final error fail the batch instead (it is then redelivered, forever). */
   deadLetter?: boolean;
+  /** Parks a message whose quick attempts failed, instead of failing it (a route's `park` option sets it). */
+  park?: Parking;
   /** Your own middleware, applied around the handler inside every other one but recover. */
   use?: readonly Middleware[];
 }
@@ -27,14 +30,17 @@ export interface ChainOptions {
 /**
  * The order, outermost first. The trace span wraps everything, so that retries and dead letters are
  * its events. Dead letter wraps retry, so a message is dead-lettered only after
- * its last attempt; timeout sits inside retry, so each attempt has its own; dedupe wraps dead
- * letter, so a dead-lettered message is not remembered as handled and can be retried later.
+ * its last attempt; park sits between them, so a message is parked once its quick attempts are
+ * spent, and reaches dead letters only when parking gives up on it. Timeout sits inside retry, so
+ * each attempt has its own; dedupe wraps dead letter, so a dead-lettered or parked message is not
+ * remembered as handled and can be handled later.
  */
 export const middlewareOrder = [
   'trace',
   'observe',
   'dedupe',
   'deadLetter',
+  'park',
   'retry',
   'countFailures',
   'savepoint',
@@ -62,6 +68,9 @@ export function chainOf(options: ChainOptions): { name: MiddlewareName; middlewa
         break;
       case 'deadLetter':
         if (options.deadLetter !== false) chain.push({ name, middleware: deadLetter(options.db) });
+        break;
+      case 'park':
+        if (options.park) chain.push({ name, middleware: park(options.park) });
         break;
       case 'retry':
         if (options.retry !== false) chain.push({ name, middleware: retry(options.retry ?? {}) });

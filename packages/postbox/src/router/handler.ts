@@ -21,8 +21,8 @@ export interface HandlerContext {
 
 export type Handler<P = unknown> = (message: RoutedMessage<P>, context: HandlerContext) => Promise<void>;
 
-/** What the chain did with a message, for metrics and logs. */
-export type Outcome = 'handled' | 'dead_lettered' | 'duplicate';
+/** What the chain did with a message, for metrics and logs. `parked`: it waits for a later attempt (a route's `park`). */
+export type Outcome = 'handled' | 'dead_lettered' | 'duplicate' | 'parked';
 
 export type OutcomeHandler = (message: RoutedMessage, context: HandlerContext) => Promise<Outcome>;
 

@@ -30,7 +30,7 @@ export function logSource(options: LogSourceOptions = {}): RouteSourceFactory {
     let consumer: Consumer | undefined;
     return {
       kind: 'log',
-      async start(deliver) {
+      async start(deliver, betweenBatches) {
         consumer = settings.host.consumer({
           ...options,
           group: settings.group,
@@ -39,10 +39,12 @@ export function logSource(options: LogSourceOptions = {}): RouteSourceFactory {
           batchSize: settings.batchSize,
           partitions: settings.partitions,
           handleBatch: (messages, context) => deliver(messages.map(fromLogMessage), context),
+          betweenBatches,
         });
         await consumer.start();
       },
       stop: (deadlineMs) => consumer?.stop(deadlineMs) ?? Promise.resolve(true),
+      wakeBetweenBatches: (partition) => consumer?.wakeBetweenBatches(partition),
     };
   };
 }

@@ -1,3 +1,4 @@
+import type { BetweenBatches } from '../consumers/consumer-options.js';
 import type { GroupHost } from '../consumers/group-host.js';
 import type { HealthCheck } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
@@ -14,6 +15,8 @@ export interface SourceBatchContext {
   partition?: number;
   signal: AbortSignal;
   publish(messages: OutgoingMessage | readonly OutgoingMessage[]): Promise<string[]>;
+  /** On the log: fences writes outside the batch's transaction by the partition's lease (see BatchContext.fence). */
+  fence?(tx: Executor): Promise<void>;
 }
 
 export type Deliver = (messages: RoutedMessage[], context: SourceBatchContext) => Promise<void>;
@@ -24,7 +27,10 @@ export type Deliver = (messages: RoutedMessage[], context: SourceBatchContext) =
  */
 export interface RouteSource {
   readonly kind: 'log' | 'kafka';
-  start(deliver: Deliver): Promise<void>;
+  /** `betweenBatches`, on the log only: work each partition runs between its batches (parked retries). */
+  start(deliver: Deliver, betweenBatches?: BetweenBatches): Promise<void>;
+  /** Runs the work between batches of the partitions this process reads (or of one) after their batch in hand. */
+  wakeBetweenBatches?(partition?: number): void;
   /** Stops fetching and lets the batch in hand finish; false when the deadline passed first. */
   stop(deadlineMs: number): Promise<boolean>;
   /** The transport's own view of its health, for /health/ready (e.g. a Kafka consumer that gave up). */

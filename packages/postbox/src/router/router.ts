@@ -13,7 +13,11 @@ import { runInLanes } from './lanes.js';
 import { logSource } from './log-source.js';
 import { pruneInbox } from './middleware/dedupe.js';
 import { recordBatchHandled } from './middleware/observe.js';
-import type { RetryOptions } from './middleware/retry.js';
+import { defaultShouldRetry, type RetryOptions } from './middleware/retry.js';
+import type { ParkingRules } from './parking/park-decision.js';
+import { type ParkOptions, resolveParkOptions } from './parking/park-options.js';
+import { ParkedBatch } from './parking/parked-batch.js';
+import { ParkedRetries } from './parking/parked-retries.js';
 import type { RouterHost, RouteSource, RouteSourceFactory, SourceBatchContext } from './route-source.js';
 import type { RoutedMessage } from './routed-message.js';
 
@@ -41,6 +45,14 @@ export interface RouteOptions<P = unknown> {
   /** Checks or converts a payload; a throw sends the message to dead letters at once. */
   decode?: (message: RoutedMessage) => P;
   retry?: RetryOptions | false;
+  /**
+   * Parks a message whose quick attempts (`retry`) failed: it leaves its batch with the time of its
+   * next attempt (a delay that grows, up to a cap) and the checkpoint moves on, while the later
+   * messages of its key wait behind it, unattempted, and every other key goes on. In the end it is
+   * handled (its key's waiting messages follow, in log order) or goes to dead letters. `true` for the
+   * defaults. Routes on the PostgreSQL log only.
+   */
+  park?: ParkOptions | boolean;
   timeoutMs?: number;
   dedupe?: boolean;
   deadLetter?: boolean;
@@ -58,8 +70,10 @@ interface Route {
   options: RouteOptions;
   group: string;
   source: RouteSource;
+  handler: Handler;
   chain: OutcomeHandler;
   chainOptions: ChainOptions;
+  parking?: { rules: ParkingRules; retries: ParkedRetries };
 }
 
 export type RouterState = 'idle' | 'running' | 'stopping' | 'stopped';
@@ -76,6 +90,7 @@ export class Router {
   private readonly abort = new AbortController();
   private inboxTimer: NodeJS.Timeout | undefined;
   private stopRedelivery: (() => Promise<void>) | undefined;
+  private stopParkedWakeups: (() => Promise<void>) | undefined;
 
   /** `host` is usually the application's Postbox. */
   constructor(
@@ -109,6 +124,14 @@ export class Router {
         option: 'group',
       });
     }
+    const park = resolveParkOptions(route.name, route.park);
+    if (park && route.deadLetter === false) {
+      throw new ValidationError(
+        'POSTBOX_ERR_BAD_OPTION',
+        `Route ${route.name}: a parked message that keeps failing ends in dead letters, so park cannot go with deadLetter: false.`,
+        { option: 'park' },
+      );
+    }
     const settings = {
       host: this.host,
       group,
@@ -122,20 +145,53 @@ export class Router {
     const chainOptions: ChainOptions = {
       db: this.host.db,
       metrics: this.metrics,
-      retry: route.retry,
+      // A parking route always counts its attempts in process, even when it makes only one.
+      retry: park && route.retry === false ? { maxAttempts: 1 } : route.retry,
       timeoutMs: route.timeoutMs,
       dedupe: route.dedupe,
       deadLetter: route.deadLetter,
       use: route.use,
     };
     const generic = route as RouteOptions;
-    this.routes.push({
-      options: generic,
-      group,
-      source: (route.source ?? logSource())(settings),
-      chain: compose(singleHandler(generic), chainOptions),
-      chainOptions,
-    });
+    const handler = singleHandler(generic);
+    const source = (route.source ?? logSource())(settings);
+    // Parked retries must never overlap the batches of the message's partition, and must stop when the
+    // partition moves: the log's consumer groups run them between batches, fenced by the partition's
+    // lease. A Kafka consumer gives nothing to fence PostgreSQL writes with (a partition reassigned in a
+    // rebalance cannot be told from one still held), so parking is refused there.
+    if (park && (source.kind !== 'log' || !source.wakeBetweenBatches)) {
+      throw new ValidationError(
+        'POSTBOX_ERR_BAD_OPTION',
+        `Route ${route.name}: park is for routes on the PostgreSQL log; this route's source (${source.kind}) cannot fence parked retries by partition. Use retry with dead letters there.`,
+        { option: 'park' },
+      );
+    }
+    const entry: Route = { options: generic, group, source, handler, chain: compose(handler, chainOptions), chainOptions };
+    if (park) {
+      const rules: ParkingRules = {
+        group,
+        handler: route.name,
+        options: park,
+        retriable: (route.retry || undefined)?.shouldRetry ?? defaultShouldRetry,
+      };
+      const retry = chainOptions.retry || undefined;
+      entry.parking = {
+        rules,
+        retries: new ParkedRetries({
+          db: this.host.db,
+          rules,
+          transactional: settings.transactional,
+          chain: (parking, again) =>
+            compose(handler, { ...chainOptions, park: parking, retry: again ? { ...retry, maxAttempts: 1 } : retry }),
+          decode: (message) => decodeMessage(generic, message),
+          context: (batch) => this.context(entry, batch),
+          payloadLimitBytes: this.host.payloadLimitBytes,
+          pollIntervalMs: defaults.router.park.pollIntervalMs,
+          logger: this.logger,
+        }),
+      };
+    }
+    this.routes.push(entry);
     return this;
   }
 
@@ -145,7 +201,11 @@ export class Router {
     const started: Route[] = [];
     try {
       for (const route of this.routes) {
-        await route.source.start((messages, context) => this.deliver(route, messages, context));
+        const retries = route.parking?.retries;
+        await route.source.start(
+          (messages, context) => this.deliver(route, messages, context),
+          retries && ((turn) => retries.betweenBatches(turn)),
+        );
         started.push(route);
       }
     } catch (error) {
@@ -160,6 +220,7 @@ export class Router {
       this.logger,
       () => this.redeliver(),
     );
+    this.stopParkedWakeups = await this.watchParkedReleases();
     if (this.routes.some((route) => route.options.dedupe)) {
       const retentionMs = this.options.dedupeRetentionMs ?? defaults.router.dedupeRetentionMs;
       this.inboxTimer = setInterval(
@@ -187,6 +248,7 @@ export class Router {
     this.stateValue = 'stopping';
     clearInterval(this.inboxTimer);
     await this.stopRedelivery?.();
+    await this.stopParkedWakeups?.();
     const timer = setTimeout(() => this.abort.abort(new PostboxError('POSTBOX_ERR_ROUTER_STATE', 'Stop deadline passed.')), deadlineMs);
     const results = await Promise.all(this.routes.map((route) => route.source.stop(deadlineMs)));
     clearTimeout(timer);
@@ -210,26 +272,80 @@ export class Router {
   private async deliver(route: Route, messages: RoutedMessage[], batch: SourceBatchContext): Promise<void> {
     const context = this.context(route, batch);
     const decoded = messages.map((message) => decodeMessage(route.options, message));
+    const parked = route.parking && (await ParkedBatch.open(route.parking.rules, batch.tx ?? this.host.db, messages, decoded));
+    const chain = parked ? compose(route.handler, { ...route.chainOptions, park: parked }) : route.chain;
     // In a transaction one connection serves the batch, so its messages run one at a time.
     const concurrency = batch.tx ? 1 : (route.options.concurrency ?? defaults.router.concurrency);
     const oneByOne = (items: RoutedMessage[]) =>
       runInLanes(items, concurrency, async (message) => {
-        await route.chain(message, context);
+        // A key with a parked message: its later messages wait behind it, unattempted.
+        if (parked?.holds(message)) return parked.follow(message);
+        const outcome = await chain(message, context);
+        parked?.settled(message, outcome);
       });
     const handleBatch = route.options.handleBatch;
-    if (!handleBatch) return oneByOne(decoded);
-    const good = decoded.filter((message) => !message.decodeError);
+    if (!handleBatch) await oneByOne(decoded);
+    else await this.deliverToBatchHandler(handleBatch, decoded, context, batch, oneByOne, parked);
+    if (parked && parked.size > 0) await this.writeParked(route, parked, batch);
+  }
+
+  private async deliverToBatchHandler(
+    handleBatch: NonNullable<RouteOptions['handleBatch']>,
+    decoded: RoutedMessage[],
+    context: HandlerContext,
+    batch: SourceBatchContext,
+    oneByOne: (items: RoutedMessage[]) => Promise<void>,
+    parked: ParkedBatch | undefined,
+  ): Promise<void> {
+    // With parking, a key that is parked, or has a message that cannot be decoded (a dead letter that
+    // may hold its key), keeps its order only message by message: its messages stay out of the whole batch.
+    const apart = new Set(
+      parked ? decoded.filter((message) => message.decodeError || parked.holds(message)).map((message) => message.key) : [],
+    );
+    const together = decoded.filter((message) => !message.decodeError && (message.key === null || !apart.has(message.key)));
+    const taken = new Set(together);
     const started = process.hrtime.bigint();
-    const whole = await wholeBatchFirst(good, {
+    const whole = await wholeBatchFirst(together, {
       tx: batch.tx,
       signal: context.signal,
       logger: context.logger,
       whole: (items) => handleBatch(items, context),
       oneByOne,
     });
-    if (whole) recordBatchHandled(this.metrics, context, good, Number(process.hrtime.bigint() - started) / 1e9);
-    // Messages that could not be decoded go through the chain, which dead-letters them.
-    await oneByOne(decoded.filter((message) => message.decodeError));
+    if (whole) recordBatchHandled(this.metrics, context, together, Number(process.hrtime.bigint() - started) / 1e9);
+    // Messages that could not be decoded go through the chain, which dead-letters them; with them, in
+    // log order, the other messages kept out of the whole batch.
+    await oneByOne(decoded.filter((message) => !taken.has(message)));
+  }
+
+  /** Parks a batch's messages: in its transaction, or in one fenced by the partition's lease; then the partition looks at its parked messages. */
+  private async writeParked(route: Route, parked: ParkedBatch, batch: SourceBatchContext): Promise<void> {
+    if (batch.tx) {
+      await parked.write(batch.tx);
+    } else {
+      await this.host.db.transaction(async (tx) => {
+        await parked.write(tx);
+        await batch.fence?.(tx);
+      });
+    }
+    route.source.wakeBetweenBatches?.(batch.partition);
+  }
+
+  /**
+   * Parked messages released from outside their partition's reader (an operator, a dead letter retried
+   * or discarded) are announced on a channel with their group: that group's partitions look at once.
+   */
+  private async watchParkedReleases(): Promise<(() => Promise<void>) | undefined> {
+    const parking = this.routes.filter((route) => route.parking);
+    if (parking.length === 0) return undefined;
+    const wake = (group?: string) => {
+      for (const route of parking) if (group === undefined || route.group === group) route.source.wakeBetweenBatches?.();
+    };
+    return this.host.db.listen(
+      defaults.parkedChannel,
+      (group) => wake(group),
+      () => wake(),
+    );
   }
 
   /** Handles the dead letters of every route's group that someone asked to retry; only that group sees them. */

@@ -62,8 +62,9 @@ export function defineMigrationSet(options: {
 }
 
 /**
- * What the Postbox schema shares with the TypeScript code: the wake-up channel, and the limits that
- * postbox.publish() checks exactly as the outbox API does. They are defined once, in defaults.
+ * What the Postbox schema shares with the TypeScript code: the wake-up channel, the limits that
+ * postbox.publish() checks exactly as the outbox API does, the timekeeper's lease and channel, and
+ * the channel that tells routers of released parked messages. They are defined once, in defaults.
  */
 export const postboxSchemaConstants: SchemaConstants = Object.freeze({
   notifyChannel: defaults.notifyChannel,
@@ -73,6 +74,9 @@ export const postboxSchemaConstants: SchemaConstants = Object.freeze({
   maxHeaderCount: defaults.maxHeaderCount,
   schemaVersion: defaults.schemaVersion,
   partitionBuckets: defaults.partitionBuckets,
+  timekeeperLease: defaults.timekeeper.leaseName,
+  timekeeperChannel: defaults.timekeeper.channel,
+  parkedChannel: defaults.parkedChannel,
 });
 
 /** Postbox's own schema. */

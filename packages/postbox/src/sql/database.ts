@@ -29,6 +29,12 @@ export interface Database extends Executor {
   /** Whether queryNamed really prepares: where it cannot, the statement is planned on every call. */
   readonly preparesNamedStatements: boolean;
   transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn in a transaction that is always rolled back, on a connection that is not reused, and
+   * collects the notices the server sends meanwhile (RAISE NOTICE, auto_explain's plans) into
+   * `notices` as they arrive. For diagnosis: fn may load libraries and change settings freely.
+   */
+  withNotices?<T>(fn: (tx: Executor, notices: readonly string[]) => Promise<T>): Promise<T>;
   /** Subscribes to a NOTIFY channel; `onReconnect` runs after a lost listener connection comes back. */
   listen(channel: string, onPayload: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;

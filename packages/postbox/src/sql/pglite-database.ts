@@ -42,6 +42,26 @@ export async function pgliteDatabase(dataDir?: string, existing?: PGlite): Promi
         }),
       );
     },
+    async withNotices<T>(fn: (tx: Executor, notices: readonly string[]) => Promise<T>) {
+      const notices: string[] = [];
+      const onNotice = (notice: { message?: string }) => notices.push(notice.message ?? '');
+      return pglite.transaction(async (tx) => {
+        try {
+          return await fn(
+            {
+              query: async <R>(text: string, params: readonly unknown[] = []) =>
+                normalise(await tx.query<R>(text, params as unknown[], { onNotice })),
+              exec: async (script: string) => {
+                await tx.exec(script, { onNotice });
+              },
+            },
+            notices,
+          );
+        } finally {
+          await tx.rollback();
+        }
+      });
+    },
     async listen(channel, onPayload) {
       // PGlite puts the channel into LISTEN as written, so it must never carry SQL.
       const unlisten = await pglite.listen(checkIdentifier(channel, 'channel'), onPayload);

@@ -187,6 +187,32 @@ export function postgresDatabase(url: string, options: PostgresOptions = {}): Da
         throw broken ? error.original : error;
       }
     },
+    async withNotices<T>(fn: (tx: Executor, notices: readonly string[]) => Promise<T>) {
+      const client = await pool.connect();
+      const notices: string[] = [];
+      const onNotice = (notice: { message?: string }) => notices.push(notice.message ?? '');
+      client.on('notice', onNotice);
+      // Errors of a checked-out client would otherwise go unheard; it is discarded below anyway.
+      client.on('error', onError);
+      try {
+        await client.query('begin');
+        return await fn(
+          {
+            query: async (text, params) => normalise(await client.query(text, params as unknown[])),
+            exec: async (script) => {
+              await client.query(script);
+            },
+          },
+          notices,
+        );
+      } finally {
+        await client.query('rollback').catch(() => undefined);
+        client.off('notice', onNotice);
+        client.off('error', onError);
+        // Whatever fn loaded or set stays with this session: it never goes back to the pool.
+        client.release(true);
+      }
+    },
     listen: async (channel, onPayload, onReconnect) => listener.subscribe(checkIdentifier(channel, 'channel'), onPayload, onReconnect),
     async close() {
       await listener.close();

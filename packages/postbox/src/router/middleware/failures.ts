@@ -25,3 +25,8 @@ export function failuresOf(message: RoutedMessage): FailureRecord | undefined {
 export function clearFailures(message: RoutedMessage): void {
   records.delete(message);
 }
+
+/** Carries on a failure history from an earlier delivery (a parked message attempted again), so that it keeps counting. */
+export function resumeFailures(message: RoutedMessage, record: FailureRecord): void {
+  records.set(message, { ...record });
+}
