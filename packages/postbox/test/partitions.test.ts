@@ -141,6 +141,17 @@ describe('partitioned consumer groups on PostgreSQL', () => {
     }
   });
 
+  it('lets members that create a new group at the same moment all join it', async () => {
+    for (let round = 0; round < 10; round++) {
+      const group = `created-together-${round}`;
+      const together = ['a', 'b', 'c', 'd'].map((owner) => member(group, owner, 4));
+      await Promise.all(together.map((consumer) => consumer.start()));
+      const [status] = await postbox.groupStatus(group);
+      expect(status?.partitions).toHaveLength(4);
+      await Promise.all(together.map((consumer) => consumer.stop()));
+    }
+  });
+
   it('refuses a new partition count for an existing group, naming the way forward, and repartitions a stopped group', async () => {
     const first = member('repart', 'a', 4);
     await first.start();

@@ -112,7 +112,16 @@ export async function ensureGroup(db: Executor, definition: GroupDefinition): Pr
      select topics, partitions from postbox.consumer_groups where group_name = $1 and not exists (select from created)`,
     [group.name, group.topics, group.ephemeral, latest, group.partitions],
   );
-  const stored = rows[0];
+  // A process that created the same group at the same moment committed after this statement's
+  // snapshot: the insert did nothing and the select saw nothing, so look again in a new snapshot.
+  const stored =
+    rows[0] ??
+    (
+      await db.query<{ topics: string[]; partitions: number }>(
+        'select topics, partitions from postbox.consumer_groups where group_name = $1',
+        [group.name],
+      )
+    ).rows[0];
   const storedTopics = [...(stored?.topics ?? [])].sort();
   if (storedTopics.join('\u0000') !== group.topics.join('\u0000')) {
     throw new PostboxError(
