@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
-import { createLogger } from 'postbox';
+import { createLogger, Router } from 'postbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { type System, startSystem } from '../src/system.js';
@@ -44,6 +44,7 @@ describe('the todo history page in Chromium', () => {
   let browser: Browser | undefined;
   let page: Page;
   let baseUrl: string;
+  let parking: Router | undefined;
 
   beforeAll(async () => {
     if (!existsSync(chromiumPath)) {
@@ -71,11 +72,12 @@ describe('the todo history page in Chromium', () => {
 
   afterAll(async () => {
     await browser?.close();
+    await parking?.stop(2_000);
     await system?.close();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('drives the board, shows the live history, and handles a dead letter', async () => {
+  it('drives the board, shows the live history, and handles a dead letter, a parked message and a scheduled one', async () => {
     const pageErrors: string[] = [];
     const outsideRequests: string[] = [];
     page.on('pageerror', (error) => pageErrors.push(error.message));
@@ -214,6 +216,35 @@ describe('the todo history page in Chromium', () => {
     const first = { id: await letter.getAttribute('data-id'), failedAt: Date.parse((await letter.getAttribute('data-last-failed-at'))!) };
     expect(first.failedAt).toBeGreaterThan(0);
     await expect(page.getByTestId('dead-letter-badge').textContent()).resolves.toBe('1');
+
+    // A parked message and a message waiting for its time, made through the library, on the operations page.
+    parking = new Router(system!.postbox, { redeliveryIntervalMs: 100 }).addHandler({
+      name: 'task-reminders',
+      topics: ['task-reminders'],
+      retry: { maxAttempts: 1 },
+      park: { initialDelayMs: 600_000, maxDelayMs: 600_000, jitter: 0, maxAttempts: null, maxAgeMs: 3_600_000 },
+      handle: async () => {
+        throw new Error('the mail server is down');
+      },
+    });
+    await parking.start();
+    await system!.postbox.publish({ topic: 'task-reminders', type: 'remind', key: taskId, payload: { taskId } });
+    const [waitingId] = await system!.postbox.publish({
+      topic: 'task-reminders',
+      type: 'remind-later',
+      key: taskId,
+      payload: { taskId },
+      delayMs: 3_600_000,
+    });
+    const parkedRow = page.locator(`[data-testid="parked-row"][data-key="${taskId}"][data-status="waiting"]`);
+    await parkedRow.waitFor({ timeout: 15_000 });
+    await expect(parkedRow.getByTestId('parked-error').textContent()).resolves.toBe('the mail server is down');
+    await expect(page.getByTestId('parked-badge').textContent()).resolves.toBe('1');
+    const waitingRow = page.locator(`[data-testid="scheduled-row"][data-id="${waitingId}"]`);
+    await waitingRow.waitFor();
+    expect(await waitingRow.getAttribute('data-topic')).toBe('task-reminders');
+    await expect(page.getByTestId('time-status').textContent()).resolves.toMatch(/^1 waiting; next due /);
+
     mkdirSync(resultsDir, { recursive: true });
     await page.evaluate('window.scrollTo(0, 0)');
     rmSync(opsScreenshotPath, { force: true });
@@ -248,6 +279,16 @@ describe('the todo history page in Chromium', () => {
     await discard.click();
     await page.getByTestId('dead-letters-empty').waitFor({ timeout: 15_000 });
     await expect.poll(() => lastMessage(page, 'info')).toMatch(/^Dead letter \d+ discarded$/);
+
+    await waitingRow.getByTestId('scheduled-cancel').click();
+    await waitingRow.getByTestId('scheduled-cancel').click();
+    await page.getByTestId('scheduled-empty').waitFor();
+    expect(await system!.postbox.listScheduled({ topic: 'task-reminders' })).toEqual([]);
+    await parkedRow.getByTestId('parked-discard').click();
+    await parkedRow.getByTestId('parked-discard').click();
+    await page.getByTestId('parked-empty').waitFor();
+    await expect.poll(() => lastMessage(page, 'info')).toMatch(/^Parked message \d+ of group task-reminders discarded$/);
+    expect(await system!.postbox.parked.list({ group: 'task-reminders' })).toEqual([]);
 
     const unreadableTime = 'last Tuesday, roughly';
     const imported = {

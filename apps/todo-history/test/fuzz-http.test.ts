@@ -83,6 +83,9 @@ const queryName = fc.constantFrom(
   'groupId',
   'taskId',
   'after',
+  'key',
+  'topic',
+  'status',
   '__proto__',
   'constructor',
   'limit[]',
@@ -92,7 +95,19 @@ const queryString = fc
   .array(fc.tuple(queryName, queryValue), { maxLength: 5 })
   .map((pairs) => (pairs.length === 0 ? '' : `?${pairs.map(([name, value]) => `${name}=${value}`).join('&')}`));
 
-const fieldName = fc.constantFrom('name', 'user', 'workspace', 'description', 'text', 'status', '__proto__', 'constructor', 'extra');
+const fieldName = fc.constantFrom(
+  'name',
+  'user',
+  'workspace',
+  'description',
+  'text',
+  'status',
+  'group',
+  'key',
+  '__proto__',
+  'constructor',
+  'extra',
+);
 const fieldValue = fc.oneof(
   { weight: 6, arbitrary: hostileText },
   { weight: 2, arbitrary: nastyText },
@@ -236,6 +251,11 @@ describe('HTTP API under fuzzed input', () => {
       ['GET', () => '/ops/api/holders'],
       ['GET', () => '/ops/api/projections'],
       ['GET', () => '/ops/api/samples'],
+      ['GET', () => '/ops/api/parked'],
+      ['GET', () => '/ops/api/parked/counts'],
+      ['GET', () => '/ops/api/scheduled'],
+      ['GET', () => '/ops/api/time-status'],
+      ['GET', () => '/ops/api/schedules'],
       ['GET', () => '/health/live'],
       ['GET', () => '/health/ready'],
       ['GET', () => '/metrics'],
@@ -244,6 +264,13 @@ describe('HTTP API under fuzzed input', () => {
       ['POST', ({ letter }) => `/ops/api/dead-letters/${letter}/retry`],
       ['POST', ({ letter }) => `/ops/api/dead-letters/${letter}/discard`],
       ['POST', ({ group }) => `/ops/api/groups/${group}/reset`],
+      ['POST', ({ letter }) => `/ops/api/parked/${letter}/release`],
+      ['POST', ({ letter }) => `/ops/api/parked/${letter}/discard`],
+      ['POST', () => '/ops/api/parked/release'],
+      ['POST', () => '/ops/api/parked/discard'],
+      ['POST', ({ task }) => `/ops/api/scheduled/${task}/cancel`],
+      ['POST', ({ group }) => `/ops/api/schedules/${group}/pause`],
+      ['POST', ({ group }) => `/ops/api/schedules/${group}/resume`],
     ];
     const letter = fc.oneof(fc.integer({ min: -1, max: 1_000 }).map(String), fc.constant('99999999999999999999'), hostileText.map(encode));
     const runs = propertyRuns(400);
@@ -327,6 +354,8 @@ describe('HTTP API under fuzzed input', () => {
       ['PATCH', ({ task }) => `/api/tasks/${task}`],
       ['PUT', ({ task }) => `/api/tasks/${task}/status`],
       ['POST', ({ task }) => `/api/tasks/${task}/comments`],
+      ['POST', () => '/ops/api/parked/release'],
+      ['POST', () => '/ops/api/parked/discard'],
     ];
     const statuses = new Set<number>();
     await fc.assert(

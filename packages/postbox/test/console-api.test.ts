@@ -300,6 +300,240 @@ describe('the console API on PostgreSQL', () => {
     poisonFails.on = true;
   });
 
+  it('lists parked messages and their counts, releases a key by id and by key, and discards by id and by key', async () => {
+    const failing = new Set(['stuck', 'held', 'late', 'drop']);
+    const handled: string[] = [];
+    const parking = new Router(postbox, { redeliveryIntervalMs: 100 }).addHandler({
+      name: 'console-parking',
+      topics: ['console-parking'],
+      retry: { maxAttempts: 1 },
+      // Attempted again from parking only when released: the list holds still while the test reads it.
+      park: { initialDelayMs: 600_000, maxDelayMs: 600_000, jitter: 0, maxAttempts: null, maxAgeMs: 3_600_000 },
+      handle: async (message) => {
+        const { seq } = message.payload as { seq: number };
+        if (failing.has(message.key as string)) throw new Error(`no route for ${message.key} postgres://ops:hunter2@db/app`);
+        handled.push(`${message.key}:${seq}`);
+      },
+    });
+    await parking.start();
+    try {
+      const counts = { stuck: 3, held: 2, late: 1, drop: 2 };
+      await postbox.publish(
+        Object.entries(counts).flatMap(([key, count]) =>
+          Array.from({ length: count }, (_, seq) => ({ topic: 'console-parking', type: 'parcel', key, payload: { seq } })),
+        ),
+      );
+      const list = (query = '') => call(app, 'GET', `/ops/api/parked${query}`);
+      await waitFor(async () => (await list('?group=console-parking')).body.length === 8, 15_000, 'eight parked messages');
+
+      const parked = (await list('?group=console-parking')).body;
+      expect(parked.map((message: any) => `${message.key}:${message.status}`)).toEqual([
+        'drop:waiting',
+        'drop:follower',
+        'held:waiting',
+        'held:follower',
+        'late:waiting',
+        'stuck:waiting',
+        'stuck:follower',
+        'stuck:follower',
+      ]);
+      for (const message of parked) {
+        expect(message).toMatchObject({
+          id: expect.stringMatching(/^\d+$/),
+          group: 'console-parking',
+          handler: 'console-parking',
+          topic: 'console-parking',
+          type: 'parcel',
+          position: { transactionId: expect.stringMatching(/^\d+$/), globalPosition: expect.stringMatching(/^\d+$/) },
+        });
+        expect(message).not.toHaveProperty('payload');
+        expect(message).not.toHaveProperty('headers');
+      }
+      const head = parked.find((message: any) => message.key === 'stuck' && message.status === 'waiting');
+      expect(head).toMatchObject({ attempts: 1, errorMessage: expect.stringContaining('no route for stuck') });
+      expect(head.errorMessage).not.toContain('hunter2');
+      const idsOf = (key: string) => parked.filter((message: any) => message.key === key).map((message: any) => message.id as string);
+
+      expect((await list('?group=console-parking&key=stuck')).body.map((message: any) => message.id)).toEqual(idsOf('stuck'));
+      expect((await list('?status=waiting')).body).toHaveLength(4);
+      expect((await list('?limit=2')).body.map((message: any) => message.id)).toEqual(idsOf('drop'));
+      expect((await list('?group=console-audit')).body).toEqual([]);
+      for (const query of [
+        '?limit=0',
+        '?limit=1001',
+        '?limit=many',
+        '?status=lost',
+        '?key=',
+        `?key=${'k'.repeat(1_001)}`,
+        '?group=a%00b',
+      ]) {
+        const refused = await list(query);
+        expect(refused.status, query).toBe(400);
+        expect(refused.body.error, query).toMatchObject({
+          code: 'POSTBOX_ERR_BAD_REQUEST',
+          message: expect.stringMatching(/^Invalid query: /),
+        });
+      }
+      const [count] = (await call(app, 'GET', '/ops/api/parked/counts')).body;
+      expect(count).toEqual({
+        group: 'console-parking',
+        waiting: 4,
+        followers: 4,
+        deadLettered: 0,
+        total: 8,
+        oldestSeconds: expect.any(Number),
+      });
+      expect(count.oldestSeconds).toBeGreaterThanOrEqual(0);
+
+      // By id: a follower's id releases its key from the first message on, in log order.
+      failing.delete('stuck');
+      const byId = await call(app, 'POST', `/ops/api/parked/${idsOf('stuck')[2]}/release`, {});
+      expect(byId).toMatchObject({ status: 200, body: { released: { id: idsOf('stuck')[0], key: 'stuck', group: 'console-parking' } } });
+      await waitFor(() => handled.filter((entry) => entry.startsWith('stuck:')).length === 3, 15_000, 'key stuck');
+      expect(handled.filter((entry) => entry.startsWith('stuck:'))).toEqual(['stuck:0', 'stuck:1', 'stuck:2']);
+
+      failing.delete('held');
+      const byKey = await call(app, 'POST', '/ops/api/parked/release', { group: 'console-parking', key: 'held' });
+      expect(byKey).toMatchObject({ status: 200, body: { released: { id: idsOf('held')[0], key: 'held' } } });
+      await waitFor(() => handled.filter((entry) => entry.startsWith('held:')).length === 2, 15_000, 'key held');
+      expect(handled.filter((entry) => entry.startsWith('held:'))).toEqual(['held:0', 'held:1']);
+
+      const discarded = await call(app, 'POST', `/ops/api/parked/${idsOf('late')[0]}/discard`);
+      expect(discarded).toMatchObject({ status: 200, body: { discarded: { id: idsOf('late')[0], key: 'late' } } });
+      // By key, the first of the key goes: the one holding the rest back.
+      const firstDropped = await call(app, 'POST', '/ops/api/parked/discard', { group: 'console-parking', key: 'drop' });
+      expect(firstDropped).toMatchObject({ status: 200, body: { discarded: { id: idsOf('drop')[0], key: 'drop' } } });
+      await waitFor(
+        async () => (await list('?group=console-parking')).body.map((message: any) => message.id).join() === idsOf('drop')[1],
+        15_000,
+        'only the second message of key drop left',
+      );
+      const records = await postbox.deadLetters.list({ group: 'console-parking', status: 'discarded' });
+      expect(records.map((letter) => (letter.payload as { seq: number }).seq + (letter.key as string)).sort()).toEqual(['0drop', '0late']);
+      expect(handled.some((entry) => entry.startsWith('late:') || entry === 'drop:0')).toBe(false);
+
+      for (const [url, body] of [
+        ['/ops/api/parked/999999999/release', {}],
+        ['/ops/api/parked/not-an-id/discard', undefined],
+        [`/ops/api/parked/${idsOf('late')[0]}/discard`, undefined],
+        ['/ops/api/parked/release', { group: 'console-parking', key: 'stuck' }],
+        ['/ops/api/parked/discard', { group: 'console-parking', key: 'nothing-here' }],
+      ] as const) {
+        const missing = await call(app, 'POST', url, body);
+        expect(missing.status, url).toBe(404);
+        expect(missing.body.error, url).toMatchObject({ code: 'POSTBOX_ERR_PARKED_NOT_FOUND', message: expect.any(String) });
+      }
+      for (const body of [
+        undefined,
+        {},
+        { group: 'console-parking' },
+        { group: '', key: 'k' },
+        { group: 'g', key: 'k'.repeat(1_001) },
+        { group: 'g', key: 7 },
+      ]) {
+        for (const action of ['release', 'discard']) {
+          const refused = await call(app, 'POST', `/ops/api/parked/${action}`, body);
+          expect(refused.status, `${action} ${JSON.stringify(body)}`).toBe(400);
+          expect(refused.body.error.code).toBe('POSTBOX_ERR_BAD_REQUEST');
+        }
+      }
+    } finally {
+      await parking.stop(2_000);
+    }
+  });
+
+  it('lists messages waiting for their time with the time status, and cancels one', async () => {
+    const later = new Date(Date.now() + 3_600_000);
+    const [first, second] = await postbox.publish([
+      { topic: 'console-later', type: 'remind', key: 'r1', payload: { n: 1 }, deliverAt: later },
+      { topic: 'console-later', type: 'remind', key: 'r2', payload: { n: 2 }, deliverAt: new Date(later.getTime() + 60_000) },
+    ]);
+    const list = (query = '') => call(app, 'GET', `/ops/api/scheduled${query}`);
+    const waiting = await list();
+    expect(waiting.status).toBe(200);
+    expect(waiting.body).toEqual([
+      { id: first, topic: 'console-later', type: 'remind', key: 'r1', dueAt: later.toISOString(), createdAt: expect.any(String) },
+      {
+        id: second,
+        topic: 'console-later',
+        type: 'remind',
+        key: 'r2',
+        dueAt: new Date(later.getTime() + 60_000).toISOString(),
+        createdAt: expect.any(String),
+      },
+    ]);
+    expect((await list('?topic=console-later&key=r2')).body.map((message: any) => message.id)).toEqual([second]);
+    expect((await list('?limit=1')).body.map((message: any) => message.id)).toEqual([first]);
+    expect((await list('?topic=orders')).body).toEqual([]);
+    for (const query of ['?limit=0', '?limit=1001', '?limit=-1', '?topic=', '?key=a%00b', `?topic=${'t'.repeat(201)}`]) {
+      const refused = await list(query);
+      expect(refused.status, query).toBe(400);
+      expect(refused.body.error.code, query).toBe('POSTBOX_ERR_BAD_REQUEST');
+    }
+    expect((await call(app, 'GET', '/ops/api/time-status')).body).toMatchObject({
+      scheduledMessages: 2,
+      dueMessages: 0,
+      nextDueAt: later.toISOString(),
+    });
+
+    const cancelled = await call(app, 'POST', `/ops/api/scheduled/${first}/cancel`, {});
+    expect(cancelled).toMatchObject({ status: 200, body: { id: first, status: 'cancelled' } });
+    expect((await list()).body.map((message: any) => message.id)).toEqual([second]);
+    for (const id of [first, '0190b3d2-0000-7000-8000-000000000000']) {
+      const missing = await call(app, 'POST', `/ops/api/scheduled/${id}/cancel`);
+      expect(missing.status, id).toBe(404);
+      expect(missing.body.error).toMatchObject({
+        code: 'POSTBOX_ERR_SCHEDULED_MESSAGE_NOT_FOUND',
+        message: expect.stringContaining('delivered already'),
+      });
+    }
+    const malformed = await call(app, 'POST', '/ops/api/scheduled/not-a-uuid/cancel');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error).toMatchObject({ code: 'POSTBOX_ERR_BAD_OPTION', message: expect.stringContaining('UUID') });
+    expect(await postbox.cancelScheduled(second as string)).toBe(true);
+  });
+
+  it('lists schedules, and pauses and resumes one', async () => {
+    await postbox.schedule({
+      name: 'console-nightly',
+      cron: '0 3 * * *',
+      timeZone: 'Europe/Paris',
+      message: { topic: 'console-reports', type: 'nightly', key: 'report', payload: { secret: 'not listed' } },
+    });
+    const schedules = async () => (await call(app, 'GET', '/ops/api/schedules')).body;
+    const [listed] = await schedules();
+    expect(listed).toMatchObject({
+      name: 'console-nightly',
+      cron: '0 3 * * *',
+      timeZone: 'Europe/Paris',
+      status: 'active',
+      missed: expect.any(String),
+      message: { topic: 'console-reports', type: 'nightly', key: 'report' },
+      lastTickAt: null,
+    });
+    expect(Date.parse(listed.nextTickAt)).toBeGreaterThan(Date.now());
+    expect(listed.message).not.toHaveProperty('payload');
+
+    const paused = await call(app, 'POST', '/ops/api/schedules/console-nightly/pause', {});
+    expect(paused).toMatchObject({ status: 200, body: { name: 'console-nightly', status: 'paused' } });
+    expect((await schedules())[0].status).toBe('paused');
+    expect((await call(app, 'GET', '/ops/api/time-status')).body).toMatchObject({ activeSchedules: 0, pausedSchedules: 1 });
+    const resumed = await call(app, 'POST', '/ops/api/schedules/console-nightly/resume');
+    expect(resumed).toMatchObject({ status: 200, body: { name: 'console-nightly', status: 'active' } });
+    expect(Date.parse(resumed.body.nextTickAt)).toBeGreaterThan(Date.now());
+    expect((await postbox.schedules.get('console-nightly')).status).toBe('active');
+
+    for (const action of ['pause', 'resume']) {
+      const missing = await call(app, 'POST', `/ops/api/schedules/no-such-schedule/${action}`);
+      expect(missing.status, action).toBe(404);
+      expect(missing.body.error.code).toBe('POSTBOX_ERR_SCHEDULE_NOT_FOUND');
+      const refused = await call(app, 'POST', `/ops/api/schedules/a%00b/${action}`);
+      expect(refused.status, action).toBe(400);
+      expect(refused.body.error.code).toBe('POSTBOX_ERR_BAD_REQUEST');
+    }
+    await postbox.schedules.delete('console-nightly');
+  });
+
   it('shows projections with their lag, and rebuilds, pauses and resumes them', async () => {
     for (let cart = 1; cart <= 3; cart++) await store.append(`consolecart-${cart}`, [{ type: 'ItemAdded', data: { price: cart } }]);
     const projections = async () => (await call(app, 'GET', '/ops/api/projections')).body;
@@ -499,8 +733,12 @@ describe('the console API on PostgreSQL', () => {
     const token = 'console-secret-42';
     const others: FastifyInstance[] = [];
     let pendingId: string;
+    let waitingId: string;
+    /** What every guarded route is sent: a reset, and a key of a group that has nothing parked under it. */
+    const anyBody = { to: 'earliest', group: 'not-there', key: 'not-there' };
 
     beforeAll(async () => {
+      [waitingId] = (await postbox.publish({ topic: 'console-guarded', type: 'later', payload: {}, delayMs: 3_600_000 })) as [string];
       await postbox.publish({ topic: 'orders', type: 'order', key: 'guarded', payload: { id: 'guarded', poison: true } });
       await waitFor(
         async () => {
@@ -526,9 +764,16 @@ describe('the console API on PostgreSQL', () => {
         'POST /ops/api/dead-letters/:id/discard',
         'POST /ops/api/dead-letters/:id/retry',
         'POST /ops/api/groups/:group/reset',
+        'POST /ops/api/parked/:id/discard',
+        'POST /ops/api/parked/:id/release',
+        'POST /ops/api/parked/discard',
+        'POST /ops/api/parked/release',
         'POST /ops/api/projections/:name/pause',
         'POST /ops/api/projections/:name/rebuild',
         'POST /ops/api/projections/:name/resume',
+        'POST /ops/api/scheduled/:id/cancel',
+        'POST /ops/api/schedules/:name/pause',
+        'POST /ops/api/schedules/:name/resume',
       ]);
     });
 
@@ -547,12 +792,12 @@ describe('the console API on PostgreSQL', () => {
       ];
       for (const { method, url } of changing(guarded.routes)) {
         for (const authorization of wrong) {
-          for (const target of [pendingId, 'console-cart-totals', 'console-idle', 'not-there']) {
+          for (const target of [pendingId, waitingId, 'console-cart-totals', 'console-idle', 'not-there']) {
             const answer = await call(
               guarded.app,
               method,
               fill(url, target),
-              { to: 'earliest' },
+              anyBody,
               authorization === undefined ? {} : { authorization },
             );
             expect(answer.status, `${method} ${url} ${authorization}`).toBe(401);
@@ -564,25 +809,30 @@ describe('the console API on PostgreSQL', () => {
         }
       }
       expect((await postbox.deadLetters.get(pendingId)).status).toBe('pending');
+      expect((await postbox.listScheduled({ topic: 'console-guarded' })).map((message) => message.id)).toEqual([waitingId]);
       expect((await call(guarded.app, 'GET', '/ops/api/dead-letters')).status).toBe(200);
       expect((await call(guarded.app, 'GET', '/ops/api/console')).body).toMatchObject({ tokenRequired: true, readOnly: false });
 
       const authorization = `Bearer ${token}`;
       for (const { method, url } of changing(guarded.routes)) {
-        const answer = await call(guarded.app, method, fill(url, 'not-there'), { to: 'earliest', dryRun: true }, { authorization });
+        // A scheduled message's id is a UUID: any other text is refused as malformed.
+        const missing = url.includes('/scheduled/') ? '0190b3d2-0000-7000-8000-000000000000' : 'not-there';
+        const answer = await call(guarded.app, method, fill(url, missing), { ...anyBody, dryRun: true }, { authorization });
         expect(answer.status, `${method} ${url}`).toBe(404);
       }
       const discarded = await call(guarded.app, 'POST', `/ops/api/dead-letters/${pendingId}/discard`, undefined, { authorization });
       expect(discarded).toMatchObject({ status: 200, body: { id: pendingId, status: 'discarded' } });
+      const cancelled = await call(guarded.app, 'POST', `/ops/api/scheduled/${waitingId}/cancel`, undefined, { authorization });
+      expect(cancelled).toMatchObject({ status: 200, body: { id: waitingId, status: 'cancelled' } });
     });
 
     it('answers 403 on every route that changes state of a read-only console, whatever the request carries', async () => {
       const readOnly = await consoleApp({ postbox, host: '0.0.0.0', readOnly: true, tokenName: 'OPS_TOKEN', sampler: false });
       others.push(readOnly.app);
-      expect(changing(readOnly.routes)).toHaveLength(6);
+      expect(changing(readOnly.routes)).toHaveLength(13);
       for (const { method, url } of changing(readOnly.routes)) {
         for (const headers of [{}, { authorization: `Bearer ${token}` }] as Record<string, string>[]) {
-          const answer = await call(readOnly.app, method, fill(url, 'console-idle'), { to: 'earliest' }, headers);
+          const answer = await call(readOnly.app, method, fill(url, 'console-idle'), anyBody, headers);
           expect(answer.status, `${method} ${url}`).toBe(403);
           expect(answer.body.error).toMatchObject({
             code: 'POSTBOX_ERR_CONSOLE_READ_ONLY',
@@ -707,6 +957,13 @@ describe('the console API on PGlite', () => {
       ]);
       expect((await call(app, 'GET', '/ops/api/dead-letters')).body).toEqual([]);
       expect((await call(app, 'GET', '/ops/api/projections')).body).toEqual([]);
+      expect((await call(app, 'GET', '/ops/api/parked')).body).toEqual([]);
+      expect((await call(app, 'GET', '/ops/api/parked/counts')).body).toEqual([]);
+      expect((await call(app, 'GET', '/ops/api/schedules')).body).toEqual([]);
+      const [later] = await postbox.publish({ topic: 'embedded-later', type: 'x', payload: 1, delayMs: 3_600_000 });
+      expect((await call(app, 'GET', '/ops/api/scheduled')).body.map((message: any) => message.id)).toEqual([later]);
+      expect((await call(app, 'POST', `/ops/api/scheduled/${later}/cancel`)).body).toEqual({ id: later, status: 'cancelled' });
+      expect((await call(app, 'GET', '/ops/api/time-status')).body).toMatchObject({ scheduledMessages: 0, nextDueAt: null });
       expect((await call(app, 'GET', '/ops/api/holders')).body).toEqual({ watermarkDelaySeconds: expect.any(Number), holders: [] });
       await waitFor(async () => (await call(app, 'GET', '/ops/api/samples')).body.samples.length >= 2, 5_000, 'samples');
       const { samples } = (await call(app, 'GET', '/ops/api/samples')).body;

@@ -54,6 +54,8 @@ describe('the operations console in Chromium', () => {
   const consumers: Consumer[] = [];
   const failing = { on: true };
   const handled: string[] = [];
+  const parcelsFail = { on: true };
+  const parcels: string[] = [];
   const pageErrors: string[] = [];
   const outsideRequests: string[] = [];
 
@@ -78,16 +80,29 @@ describe('the operations console in Chromium', () => {
     }
     database = await createTestDatabase();
     postbox = await Postbox.create({ databaseUrl: database.url, consumerDefaults: { pollIntervalMs: 50 } });
-    router = new Router(postbox, { redeliveryIntervalMs: 100 }).addHandler({
-      name: 'browser-orders',
-      topics: ['browser-orders'],
-      retry: { maxAttempts: 1 },
-      handle: async (message) => {
-        const { id } = message.payload as { id: string };
-        if (failing.on) throw new Error(`the warehouse refused order ${id}`);
-        handled.push(id);
-      },
-    });
+    router = new Router(postbox, { redeliveryIntervalMs: 100 })
+      .addHandler({
+        name: 'browser-orders',
+        topics: ['browser-orders'],
+        retry: { maxAttempts: 1 },
+        handle: async (message) => {
+          const { id } = message.payload as { id: string };
+          if (failing.on) throw new Error(`the warehouse refused order ${id}`);
+          handled.push(id);
+        },
+      })
+      .addHandler({
+        name: 'browser-parcels',
+        topics: ['browser-parcels'],
+        retry: { maxAttempts: 1 },
+        // Attempted again from parking only when released from the page.
+        park: { initialDelayMs: 600_000, maxDelayMs: 600_000, jitter: 0, maxAttempts: null, maxAgeMs: 3_600_000 },
+        handle: async (message) => {
+          const { seq } = message.payload as { seq: number };
+          if (parcelsFail.on) throw new Error(`the carrier is closed for ${message.key}`);
+          parcels.push(`${message.key}:${seq}`);
+        },
+      });
     await router.start();
     app = Fastify({ logger: false });
     await registerConsole(app, { postbox, token, host: '127.0.0.1', refreshMs: 500, sampler: { intervalMs: 500, windowMs: 60_000 } });
@@ -203,6 +218,68 @@ describe('the operations console in Chromium', () => {
     expect(handled).toEqual(['order-7']);
     await expect.poll(() => page.getByTestId('dead-letter-badge').isHidden()).toBe(true);
     await page.getByTestId('dead-letter-filter-status').selectOption('open');
+  });
+
+  it('shows a parked key, and releases it so that its messages are handled in order', async () => {
+    await expect(page.getByTestId('parked-empty').textContent()).resolves.toBe('Nothing parked. No key is waiting.');
+    expect(await page.getByTestId('parked-badge').isHidden()).toBe(true);
+    await postbox.publish([0, 1].map((seq) => ({ topic: 'browser-parcels', type: 'parcel', key: 'parcel-9', payload: { seq } })));
+    const rows = page.locator('[data-testid="parked-row"][data-key="parcel-9"]');
+    await expect.poll(() => rows.evaluateAll((all) => all.map((row) => row.getAttribute('data-status')))).toEqual(['waiting', 'follower']);
+    const first = rows.first();
+    await expect(first.getByTestId('parked-error').textContent()).resolves.toBe('the carrier is closed for parcel-9');
+    await expect(first.getByTestId('parked-state').textContent()).resolves.toBe('waiting');
+    await expect(rows.nth(1).getByTestId('parked-state').textContent()).resolves.toBe('behind');
+    await expect(page.getByTestId('parked-badge').textContent()).resolves.toBe('2');
+    await expect(page.locator('[data-testid="parked-group-total"][data-group="browser-parcels"]').textContent()).resolves.toMatch(
+      /^browser-parcels: 2 parked \(1 waiting, 1 behind, 0 held\), oldest /,
+    );
+    await screenshot(page, 'console-parked.png');
+
+    parcelsFail.on = false;
+    const id = (await first.getAttribute('data-id')) as string;
+    // The token was saved for this tab with the dead letter's retry.
+    await rows.nth(1).getByTestId('parked-release').click();
+    await expect
+      .poll(() => lastMessage(page, 'info'))
+      .toBe(`Released key "parcel-9" of group browser-parcels: parked message ${id} is attempted now`);
+    await page.getByTestId('parked-empty').waitFor();
+    expect(parcels).toEqual(['parcel-9:0', 'parcel-9:1']);
+    await expect.poll(() => page.getByTestId('parked-badge').isHidden()).toBe(true);
+  });
+
+  it('shows a message waiting for its time and a schedule, cancels the message and pauses the schedule', async () => {
+    await expect(page.getByTestId('scheduled-empty').textContent()).resolves.toBe('No message waits for its time.');
+    await expect(page.getByTestId('schedules-empty').textContent()).resolves.toBe('No schedules.');
+    const dueAt = new Date(Date.now() + 3_600_000);
+    const [id] = await postbox.publish({ topic: 'browser-reminders', type: 'remind', key: 'invoice-3', payload: {}, deliverAt: dueAt });
+    await postbox.schedule({ name: 'browser-weekly', cron: '0 9 * * 1', message: { topic: 'browser-reports', type: 'weekly' } });
+    const row = page.locator(`[data-testid="scheduled-row"][data-id="${id}"]`);
+    await row.waitFor();
+    expect(await row.getAttribute('data-key')).toBe('invoice-3');
+    expect(await row.getByTestId('scheduled-due').getAttribute('title')).toBe(dueAt.toISOString());
+    await expect(page.getByTestId('time-status').textContent()).resolves.toMatch(/^1 waiting; next due /);
+    const schedule = page.locator('[data-testid="schedule-row"][data-schedule="browser-weekly"][data-status="active"]');
+    await schedule.waitFor();
+    await screenshot(page, 'console-scheduled.png');
+
+    await row.getByTestId('scheduled-cancel').click();
+    await expect(row.getByTestId('scheduled-cancel').textContent()).resolves.toBe('Confirm cancel');
+    expect(await postbox.listScheduled({ topic: 'browser-reminders' })).toHaveLength(1);
+    await row.getByTestId('scheduled-cancel').click();
+    await expect.poll(() => lastMessage(page, 'info')).toBe(`Scheduled message ${id} cancelled: it will not be delivered`);
+    await page.getByTestId('scheduled-empty').waitFor();
+    expect(await postbox.listScheduled({ topic: 'browser-reminders' })).toEqual([]);
+
+    await schedule.getByTestId('schedule-pause').click();
+    const paused = page.locator('[data-testid="schedule-row"][data-schedule="browser-weekly"][data-status="paused"]');
+    await paused.waitFor();
+    await expect(paused.getByTestId('schedule-next-tick').textContent()).resolves.toBe('paused');
+    expect((await postbox.schedules.get('browser-weekly')).status).toBe('paused');
+    await paused.getByTestId('schedule-resume').click();
+    await schedule.waitFor();
+    expect((await postbox.schedules.get('browser-weekly')).status).toBe('active');
+    await postbox.schedules.delete('browser-weekly');
   });
 
   it('names the session whose open transaction holds readers back', async () => {

@@ -5,11 +5,13 @@ import { chartsPanel } from './panels/charts-panel.js';
 import { deadLettersPanel } from './panels/dead-letters-panel.js';
 import { groupsPanel } from './panels/groups-panel.js';
 import { holdersPanel } from './panels/holders-panel.js';
+import { parkedPanel } from './panels/parked-panel.js';
 import { projectionsPanel } from './panels/projections-panel.js';
 import { relayPanel } from './panels/relay-panel.js';
+import { scheduledPanel } from './panels/scheduled-panel.js';
 
 /** The panels in page order; each is one module with an id, a title, a short nav label and create(context) → { element, refresh }. */
-const panels = [chartsPanel, groupsPanel, holdersPanel, deadLettersPanel, projectionsPanel, relayPanel];
+const panels = [chartsPanel, groupsPanel, holdersPanel, deadLettersPanel, parkedPanel, scheduledPanel, projectionsPanel, relayPanel];
 
 const fallbackInfo = {
   tokenRequired: false,
@@ -17,6 +19,8 @@ const fallbackInfo = {
   readOnly: false,
   refreshMs: 2000,
   deadLetterLimit: 100,
+  parkedLimit: 100,
+  scheduledLimit: 100,
   database: '',
 };
 
@@ -26,11 +30,12 @@ const tokenReason = $('#token-reason');
 const tokenToggle = $('#token-toggle');
 const live = $('#live');
 const badge = $('#dead-letter-badge');
+const parkedBadge = $('#parked-badge');
 
 function openTokenPanel(error) {
   tokenReason.textContent = error
     ? `The server refused this change: ${error.message} Enter the token to try again.`
-    : 'Changes (retry, discard, reset, rebuild) need the console token when it has one. It is kept for this browser tab only.';
+    : 'Changes (retry, discard, release, cancel, pause, reset, rebuild) need the console token when it has one. It is kept for this browser tab only.';
   tokenPanel.hidden = false;
   tokenInput.value = consoleToken();
   tokenInput.focus();
@@ -114,6 +119,10 @@ const context = {
   setBadge(open) {
     badge.hidden = open === 0;
     badge.textContent = String(open);
+  },
+  setParkedBadge(parked) {
+    parkedBadge.hidden = parked === 0;
+    parkedBadge.textContent = String(parked);
   },
 };
 

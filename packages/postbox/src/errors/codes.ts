@@ -108,6 +108,10 @@ export const errorCodes = {
     retriable: false,
     summary: 'No parked message has that id, or the group has nothing parked under that key.',
   },
+  POSTBOX_ERR_SCHEDULED_MESSAGE_NOT_FOUND: {
+    retriable: false,
+    summary: 'No message with that id waits for its time: it was delivered already, cancelled before, or never scheduled.',
+  },
 } as const satisfies Record<string, { retriable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -21,6 +21,9 @@ export interface ConsoleContext {
     refreshMs: number;
     /** Dead letters one list shows unless it asks for more. */
     deadLetterLimit: number;
+    /** Parked messages, and messages waiting for their time, one list shows unless it asks for more. */
+    parkedLimit: number;
+    scheduledLimit: number;
     /** Which database this is, with any password masked. */
     database: string;
   };

@@ -14,9 +14,12 @@ import { groupResetRoutes } from './routes/group-reset-routes.js';
 import { groupsRoutes } from './routes/groups-routes.js';
 import { holdersRoutes } from './routes/holders-routes.js';
 import { pageRoutes } from './routes/page-routes.js';
+import { parkedRoutes } from './routes/parked-routes.js';
 import { projectionsRoutes } from './routes/projections-routes.js';
 import { relayRoutes } from './routes/relay-routes.js';
 import { samplesRoutes } from './routes/samples-routes.js';
+import { scheduledRoutes } from './routes/scheduled-routes.js';
+import { schedulesRoutes } from './routes/schedules-routes.js';
 import { type SamplerSettings, ThroughputSampler } from './throughput-sampler.js';
 
 /** What the console shows: a Postbox, or anything that holds its database. */
@@ -56,6 +59,9 @@ const resources: readonly ConsoleRoutes[] = [
   groupsRoutes,
   groupResetRoutes,
   deadLettersRoutes,
+  parkedRoutes,
+  scheduledRoutes,
+  schedulesRoutes,
   projectionsRoutes,
   holdersRoutes,
   relayRoutes,
@@ -96,9 +102,10 @@ function samplerSettings(sampler: ConsoleOptions['sampler']): SamplerSettings | 
 
 /**
  * The operations console as a Fastify plugin: a page (`<prefix>/`) and its JSON API
- * (`<prefix>/api/...`) showing consumer groups and their partitions, dead letters, projections,
- * the transactions holding readers back, the relay, and charts of lag and throughput. Routes that
- * change state (retry, discard, reset, rebuild...) pass the guard first: a bearer token, or
+ * (`<prefix>/api/...`) showing consumer groups and their partitions, dead letters, parked
+ * messages, messages waiting for their time and schedules, projections, the transactions holding
+ * readers back, the relay, and charts of lag and throughput. Routes that change state (retry,
+ * discard, release, cancel, pause, reset, rebuild...) pass the guard first: a bearer token, or
  * loopback only. The sampler behind the charts starts when the app is ready and stops when it closes.
  */
 export async function registerConsole(app: FastifyInstance, options: ConsoleOptions): Promise<void> {
@@ -131,6 +138,8 @@ export async function registerConsole(app: FastifyInstance, options: ConsoleOpti
       readOnly: guardSettings.readOnly,
       refreshMs,
       deadLetterLimit: defaults.opsConsole.deadLetterLimit,
+      parkedLimit: defaults.opsConsole.parkedLimit,
+      scheduledLimit: defaults.opsConsole.scheduledLimit,
       database: redactUrl(db.description),
     },
   };
@@ -142,6 +151,9 @@ export async function registerConsole(app: FastifyInstance, options: ConsoleOpti
         const answer = errorReply(error);
         if (answer.unexpected) logger.error({ err: error, method: request.method, url: request.url }, 'a console request failed');
         return reply.code(answer.status).send(answer.body);
+      });
+      scope.addHook('onRoute', (route) => {
+        route.bodyLimit ??= defaults.opsConsole.bodyLimitBytes;
       });
       // Every route of the console that changes state passes the guard before its body is read, including any added later.
       scope.addHook('onRequest', async (request) => {

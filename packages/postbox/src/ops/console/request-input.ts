@@ -23,6 +23,9 @@ export const storableText = z.string().superRefine((value, context) => {
 /** A name as the log stores it: 1 to maxNameLength characters. */
 export const nameText = storableText.pipe(z.string().min(1).max(defaults.maxNameLength));
 
+/** A message key as the log stores it: 1 to maxKeyLength characters. */
+export const keyText = storableText.pipe(z.string().min(1).max(defaults.maxKeyLength));
+
 /** A whole number from min to max, written in plain digits (a query parameter is text). */
 export const wholeNumber = (min: number, max: number) =>
   z
