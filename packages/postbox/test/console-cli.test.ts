@@ -107,6 +107,33 @@ describe('postbox ui', () => {
     expect(badPort.stderr).toMatch(/^postbox: POSTBOX_ERR_USAGE: .*port/m);
   });
 
+  it('listens beyond loopback read-only without a token, and refuses every change and any body over the limit', async () => {
+    const ui = await startUi(['--host', '0.0.0.0', '--port', '0', '--read-only', '--database-url', database.url]);
+    running.push(ui.child);
+    const base = `http://127.0.0.1:${new URL(ui.url).port}/`;
+    expect((await fetch(`${base}api/groups`)).status).toBe(200);
+    const change = await fetch(`${base}api/groups/ui-group/reset`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: 'earliest', dryRun: true }),
+    });
+    expect(change.status).toBe(403);
+    expect(((await change.json()) as { error: { code: string } }).error.code).toBe('POSTBOX_ERR_CONSOLE_READ_ONLY');
+    ui.child.kill('SIGTERM');
+    expect(await exited(ui.child)).toBe(0);
+
+    const local = await startUi(['--port', '0', '--database-url', database.url]);
+    running.push(local.child);
+    const huge = await fetch(`${local.url}api/groups/ui-group/reset`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: 'earliest', dryRun: true, padding: 'x'.repeat(70_000) }),
+    });
+    expect(huge.status).toBe(413);
+    local.child.kill('SIGTERM');
+    expect(await exited(local.child)).toBe(0);
+  });
+
   it('listens beyond loopback with POSTBOX_OPS_TOKEN, and needs it for changes', async () => {
     const token = 'ui-token-from-env';
     const ui = await startUi(['--host', '0.0.0.0', '--port', '0', '--database-url', database.url], { POSTBOX_OPS_TOKEN: token });

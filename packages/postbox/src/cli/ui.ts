@@ -7,6 +7,7 @@ interface UiFlags extends ConnectionFlags {
   host: string;
   port: number;
   token?: string;
+  readOnly?: boolean;
 }
 
 const tokenVariable = 'POSTBOX_OPS_TOKEN';
@@ -47,17 +48,19 @@ export function registerUi(program: Command, context: CliContext): void {
       '--token <token>',
       `bearer token for retry, discard, reset and rebuild (Authorization: Bearer <token>); defaults to $${tokenVariable}, which keeps it out of the process list`,
     )
+    .option('--read-only', 'show everything and change nothing: every route that changes state answers 403')
     .action(async (flags: UiFlags) => {
       const token = flags.token ?? (context.env[tokenVariable]?.trim() || undefined);
       // Loaded here, so that no other command needs fastify, an optional peer of postbox.
       const { startConsoleServer } = await import('../ops/console/console-server.js');
       const { checkGuardSettings } = await import('../ops/console/console-guard.js');
-      const guard = { token, host: flags.host, readOnly: false, tokenName: tokenVariable };
+      const readOnly = flags.readOnly === true;
+      const guard = { token, host: flags.host, readOnly, tokenName: tokenVariable };
       // Refused before the database is opened: a console that would listen unguarded never starts.
       checkGuardSettings(guard);
       await withPostbox(flags, context.env, async (postbox) => {
         const signal = interrupted();
-        const server = await startConsoleServer({ postbox, token, host: flags.host, port: flags.port, tokenName: tokenVariable });
+        const server = await startConsoleServer({ postbox, token, readOnly, host: flags.host, port: flags.port, tokenName: tokenVariable });
         try {
           await context.out.line(`Postbox console: ${server.url}`);
           await context.out.notice(`serving ${postbox.db.description}${token ? '; changes need the token' : ''}. Ctrl-C stops it.`);

@@ -303,6 +303,8 @@ export const defaults = Object.freeze({
     maxAttempts: 5,
   }),
   opsConsole: Object.freeze({
+    /** The largest request body a console route reads (413 above it): its bodies are a few names. */
+    bodyLimitBytes: 65_536,
     /** Where registerConsole mounts the page and its API on an application's Fastify. */
     prefix: '/ops',
     /** `postbox ui` listens here unless --host and --port say otherwise. */
@@ -319,6 +321,12 @@ export const defaults = Object.freeze({
     /** Dead letters listed unless `limit` says otherwise, and the most one request may ask for. */
     deadLetterLimit: 100,
     maxDeadLetterLimit: 1_000,
+    /** Parked messages listed unless `limit` says otherwise, and the most one request may ask for. */
+    parkedLimit: 100,
+    maxParkedLimit: 1_000,
+    /** Messages waiting for their time listed unless `limit` says otherwise (the soonest due first), and the most one request may ask for. */
+    scheduledLimit: 100,
+    maxScheduledLimit: 1_000,
     /** How often the page asks for fresh numbers while it is visible. */
     pageRefreshMs: 2_000,
   }),
