@@ -51,11 +51,14 @@ function describePlan(plan: RecoveryPlan, verb: 'Would change' | 'Changed'): str
     ],
   ];
   if (verb === 'Would change') {
-    rows.push(['ids to use up', `${plan.transactionIdsToUseUp} (the server's next id must pass ${remap.highestNewId ?? 0})`]);
+    rows.push([
+      'ids to use up',
+      `${plan.transactionIdsToUseUp} (the server's next id must pass ${remap.highestNewId ?? 0}), and up to ${defaults.recovery.transactionIdMargin} more for transactions that start meanwhile`,
+    ]);
   }
   const lines = [
     verb === 'Changed'
-      ? `The next transaction id of this server was ${plan.check.nextTransactionId}, but ${describeStoredTransactionId(highest)} held ${highest.value}.`
+      ? `The log held transaction ids up to ${highest.value} (in ${describeStoredTransactionId(highest)}), ahead of this server's.`
       : `The next transaction id of this server is ${plan.check.nextTransactionId}, but ${describeStoredTransactionId(highest)} holds ${highest.value}.`,
     `${verb}:`,
     table(['WHAT', 'COUNT'], rows),

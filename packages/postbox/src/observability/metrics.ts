@@ -37,7 +37,7 @@ export class PostboxMetrics {
     });
     this.messagesHandled = new Counter({
       name: 'postbox_messages_handled_total',
-      help: 'Messages by outcome: handled, dead_lettered or duplicate.',
+      help: 'Messages by outcome: handled, dead_lettered, duplicate or parked.',
       labelNames: ['group', 'handler', 'outcome'],
       registers,
     });
