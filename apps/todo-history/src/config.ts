@@ -2,9 +2,10 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, defaults, isPostboxError, loadEnvConfig, type PostboxEnvConfig, redactUrl } from 'postbox';
 import { z } from 'zod';
 import { appDefaults } from './defaults.js';
+import type { Env } from './env.js';
 import { otelList, tracingRequested, tracingServiceName } from './telemetry/tracing-env.js';
 
-export type Env = Record<string, string | undefined>;
+export type { Env };
 
 export interface HistoryConfig {
   topic: string;

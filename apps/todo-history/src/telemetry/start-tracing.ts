@@ -3,8 +3,8 @@ import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { createAddHookMessageChannel } from 'import-in-the-middle';
-import type { Env } from '../config.js';
 import { appDefaults } from '../defaults.js';
+import type { Env } from '../env.js';
 import { nameHttpSpansByRoute } from './http-route-names.js';
 import { tracingServiceName } from './tracing-env.js';
 

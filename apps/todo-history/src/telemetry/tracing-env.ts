@@ -1,5 +1,5 @@
-import type { Env } from '../config.js';
 import { appDefaults } from '../defaults.js';
+import type { Env } from '../env.js';
 
 /**
  * The OTEL_* variables as the OpenTelemetry SDK reads them. This module imports nothing that the

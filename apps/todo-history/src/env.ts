@@ -1,0 +1,2 @@
+/** Environment variables as the process has them. */
+export type Env = Record<string, string | undefined>;
