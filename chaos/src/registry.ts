@@ -11,6 +11,7 @@ import { outOfOrderCommits } from './scenarios/out-of-order-commits.js';
 import { postgresRestart } from './scenarios/postgres-restart.js';
 import { rebalance } from './scenarios/rebalance.js';
 import { slowAndPoisonHandlers } from './scenarios/slow-and-poison-handlers.js';
+import { time } from './scenarios/time.js';
 
 /** Every scenario, in the order `npm run chaos` runs them. */
 export const scenarios: readonly Scenario[] = [
@@ -25,6 +26,7 @@ export const scenarios: readonly Scenario[] = [
   kafkaBrokerOutage,
   longTransaction,
   slowAndPoisonHandlers,
+  time,
   memory,
 ];
 

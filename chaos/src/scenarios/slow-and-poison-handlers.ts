@@ -11,8 +11,24 @@ const poisonKey = 'key-3';
 const keys = 32;
 const concurrency = 8;
 const maxAttempts = 4;
-/** The same workload runs twice, through a group of each of these partition counts. */
-const partitionCounts = [1, 8] as const;
+const retryDelayMs = 50;
+
+/** One pass of the workload: a group of `partitions` partitions, with the poison message retried in process or parked. */
+interface LaneSetup {
+  partitions: number;
+  park: boolean;
+}
+
+/**
+ * The same workload runs three times: through a group of 1 partition and of 8, the poison message
+ * retried in process; then through 1 partition with parking, where it gets one attempt in its batch
+ * and the rest from parking, with the same delays.
+ */
+const setups: readonly LaneSetup[] = [
+  { partitions: 1, park: false },
+  { partitions: 8, park: false },
+  { partitions: 1, park: true },
+];
 
 const plans = {
   full: { messages: 10_000, slowEvery: 500, slowMs: 500 },
@@ -83,7 +99,7 @@ interface KeyGroup {
 }
 
 interface LaneRun {
-  partitions: number;
+  setup: LaneSetup;
   slowCalls: Interval[];
   stuckMs: number;
   othersWhileStuck: number;
@@ -100,36 +116,56 @@ interface LaneRun {
   lost: number;
   poisonAttempts: number;
   poisonSequence: number | undefined;
+  /** How long the poison message held its lane in its batch: its attempts there and the delays between them. */
+  poisonInBatchMs: number;
+  /** When each of its attempts began, from its first. */
+  poisonAttemptsAtMs: number[];
+  /** From its first attempt to the next message of its key in a handler. */
+  poisonKeyWaitMs: number;
   recoveryMs: number;
   violations: string[];
 }
 
-/** Runs the route over the published workload in a group of `partitions` partitions, in this process. */
-async function runLanes(postbox: Postbox, messages: OutgoingMessage<WorkPayload>[], partitions: number, plan: Plan): Promise<LaneRun> {
-  const name = `${group}-${partitions}`;
+/** The route's failure handling: every attempt in process, or one there and the rest from parking, with the same delays. */
+function failureHandling(setup: LaneSetup) {
+  if (!setup.park) return { retry: { maxAttempts, initialDelayMs: retryDelayMs } };
+  return { retry: { maxAttempts: 1 }, park: { initialDelayMs: retryDelayMs, maxAttempts: maxAttempts - 1, maxAgeMs: null } };
+}
+
+const labelOf = (setup: LaneSetup) =>
+  `${setup.partitions} partition${setup.partitions === 1 ? '' : 's'}${setup.park ? ' with parking' : ''}`;
+
+/** Runs the route over the published workload in a group set up as `setup` says, in this process. */
+async function runLanes(postbox: Postbox, messages: OutgoingMessage<WorkPayload>[], setup: LaneSetup, plan: Plan): Promise<LaneRun> {
+  const { partitions } = setup;
+  const name = `${group}-${partitions}${setup.park ? '-parked' : ''}`;
+  const poisonSequence = messages.find((message) => message.payload.poison)?.payload.sequence;
   const router = new Router(postbox);
   try {
     const check = new KeySequenceCheck();
     const slowCalls: Interval[] = [];
     const healthyCalls = new Map<string, Interval[]>();
     const otherDone: number[] = [];
-    let poisonAttempts = 0;
+    const poisonTries: Interval[] = [];
     let poisonId: string | undefined;
+    let poisonKeyNextAt: number | undefined;
     router.addHandler<WorkPayload>({
       name,
       topics: [topic],
       concurrency,
       partitions,
-      retry: { maxAttempts, initialDelayMs: 50 },
+      ...failureHandling(setup),
       handle: async (message: RoutedMessage<WorkPayload>, context) => {
         const { key, sequence, poison } = message.payload;
-        if (context.attempt === 1) check.see({ key, sequence, identity: message.id });
+        const start = performance.now();
+        // Each attempt from parking is an attempt 1 of its own: only the poison message's very first counts as its delivery.
+        if (context.attempt === 1 && !(poison && poisonTries.length > 0)) check.see({ key, sequence, identity: message.id });
         if (poison) {
-          poisonAttempts += 1;
           poisonId = message.id;
+          poisonTries.push({ start, end: performance.now() });
           throw new PoisonError(`poison message ${key}/${sequence}`);
         }
-        const start = performance.now();
+        if (key === poisonKey && sequence === (poisonSequence ?? 0) + 1) poisonKeyNextAt = start;
         if (key === slowKey) {
           await delay(plan.slowMs);
           slowCalls.push({ start, end: performance.now() });
@@ -156,6 +192,8 @@ async function runLanes(postbox: Postbox, messages: OutgoingMessage<WorkPayload>
     await waitFor(async () => (await postbox.groupStatus(name))[0]?.lagMessages === 0, 10_000, 'the group to pass every message').catch(
       (error: Error) => violations.push(error.message),
     );
+    if (setup.park && (await postbox.parked.list({ group: name, limit: 1 })).length > 0)
+      violations.push('messages are still parked at the end');
     await router.stop(10_000);
 
     // Other keys' progress while the slow key was inside its handler.
@@ -185,6 +223,7 @@ async function runLanes(postbox: Postbox, messages: OutgoingMessage<WorkPayload>
 
     const letters = await postbox.deadLetters.list({ group: name });
     const letter = letters.find((entry) => entry.messageId === poisonId);
+    const poisonAttempts = poisonTries.length;
     if (poisonAttempts !== maxAttempts) violations.push(`the poison message was tried ${poisonAttempts} times, not ${maxAttempts}`);
     if (!letter) violations.push('the poison message is not in the dead letters');
     else if (letter.attempts !== maxAttempts) violations.push(`its dead letter records ${letter.attempts} attempts, not ${maxAttempts}`);
@@ -195,8 +234,10 @@ async function runLanes(postbox: Postbox, messages: OutgoingMessage<WorkPayload>
     const missing = check.missing(committed);
     if (missing.lost > 0) violations.push(`${missing.lost} messages never reached the handler (${missing.examples.join('; ')})`);
     if (check.outOfOrder > 0) violations.push(`${check.outOfOrder} messages out of their key's order (${check.orderExamples.join('; ')})`);
+    const inBatch = poisonTries.slice(0, setup.park ? 1 : maxAttempts);
+    const first = poisonTries[0] ?? { start: 0, end: 0 };
     return {
-      partitions,
+      setup,
       slowCalls,
       stuckMs,
       othersWhileStuck,
@@ -207,9 +248,12 @@ async function runLanes(postbox: Postbox, messages: OutgoingMessage<WorkPayload>
       check,
       lost: missing.lost,
       poisonAttempts,
-      poisonSequence: messages.find((message) => message.payload.poison)?.payload.sequence,
+      poisonSequence,
+      poisonInBatchMs: (inBatch.at(-1)?.end ?? 0) - first.start,
+      poisonAttemptsAtMs: poisonTries.map((attempt) => attempt.start - first.start),
+      poisonKeyWaitMs: (poisonKeyNextAt ?? first.start) - first.start,
       recoveryMs: letter ? letter.lastFailedAt.getTime() - letter.firstFailedAt.getTime() : 0,
-      violations: violations.map((violation) => `${partitions} partition${partitions === 1 ? '' : 's'}: ${violation}`),
+      violations: violations.map((violation) => `${labelOf(setup)}: ${violation}`),
     };
   } finally {
     await router.stop(5_000);
@@ -217,6 +261,7 @@ async function runLanes(postbox: Postbox, messages: OutgoingMessage<WorkPayload>
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const millis = (value: number) => `${Math.round(value).toLocaleString('en-US')} ms`;
 const percent = (part: number, whole: number) => `${Math.round((100 * part) / Math.max(whole, 1))}%`;
 const rate = (count: number, ms: number) => `${Math.round(count / (ms / 1000)).toLocaleString('en-US')} msg/s`;
 
@@ -224,20 +269,45 @@ function keyIdleText(group: KeyGroup, stuckMs: number, where: string): string {
   return `${seconds(group.meanIdleMs)} (${percent(group.meanIdleMs, stuckMs)}) on average for the ${group.keys} ${where}`;
 }
 
-function describe(run: LaneRun, plan: Plan): string {
-  const label = `${run.partitions} partition${run.partitions === 1 ? '' : 's'}`;
+/** What the poison message held, and how long its key's next message waited for it. */
+function poisonText(run: LaneRun): string {
+  const inBatch = run.setup.park ? 1 : run.poisonAttempts;
+  const parked = run.poisonAttemptsAtMs.slice(inBatch);
   return (
-    `${label}: ${run.slowCalls.length} slow calls of ${plan.slowMs} ms (${seconds(run.stuckMs)} in all); other keys handled ${run.othersWhileStuck} messages meanwhile ` +
+    `the poison message held its lane ${millis(run.poisonInBatchMs)} in its batch (${inBatch} attempt${inBatch === 1 ? '' : 's'})` +
+    `${parked.length > 0 ? `, its attempts from parking came ${parked.map((at) => `+${millis(at)}`).join(', ')} after its first` : ''}, ` +
+    `and its key's next message began ${millis(run.poisonKeyWaitMs)} after its first attempt`
+  );
+}
+
+function describe(run: LaneRun, plan: Plan): string {
+  return (
+    `${labelOf(run.setup)}: ${run.slowCalls.length} slow calls of ${plan.slowMs} ms (${seconds(run.stuckMs)} in all); other keys handled ${run.othersWhileStuck} messages meanwhile ` +
     `(${rate(run.othersWhileStuck, run.stuckMs)}); the healthy keys as a whole sat idle ${seconds(run.groupIdleMs)} (${percent(run.groupIdleMs, run.stuckMs)}) of it; ` +
     `each key ${keyIdleText(run.keyIdle.sharing, run.stuckMs, "in the slow key's partition")}` +
     `${run.keyIdle.others.keys > 0 ? `, ${keyIdleText(run.keyIdle.others, run.stuckMs, 'in the others')}` : ''}; ` +
-    `all messages through in ${seconds(run.elapsedMs)}`
+    `all messages through in ${seconds(run.elapsedMs)}; ${poisonText(run)}`
+  );
+}
+
+/** What parking changed against the same group without it. */
+function parkingText(parked: LaneRun, inProcess: LaneRun): string {
+  const idle = (run: LaneRun) =>
+    `${seconds(run.groupIdleMs)} (${percent(run.groupIdleMs, run.stuckMs)}) as a whole, ${seconds(run.keyIdle.sharing.meanIdleMs)} ` +
+    `(${percent(run.keyIdle.sharing.meanIdleMs, run.stuckMs)}) each`;
+  return (
+    `parking, 1 partition: the healthy keys sat idle ${idle(parked)} while the slow key was in its handler, against ${idle(inProcess)} without; ` +
+    `the slow key's handler succeeds, slowly, so it is never parked and still holds each batch to its end. What parking changes is the poison ` +
+    `message: it left its lane after ${millis(parked.poisonInBatchMs)} instead of ${millis(inProcess.poisonInBatchMs)} of attempts and delays ` +
+    `(which ran beside the slow key's calls, in a batch those hold longer anyway), and its later attempts ran between batches; each of ` +
+    `those comes after the batch in hand, however short its delay, so its key's next message waited ${millis(parked.poisonKeyWaitMs)} ` +
+    `instead of ${millis(inProcess.poisonKeyWaitMs)}`
   );
 }
 
 export const slowAndPoisonHandlers: Scenario = {
   name: 'slow-and-poison-handlers',
-  summary: `a router route with per-key lanes where one key's handler is slow and one message always fails, in a group of ${partitionCounts.join(' and then of ')} partitions: other keys keep flowing, the poison message is dead-lettered after ${maxAttempts} attempts and the group moves on`,
+  summary: `a router route with per-key lanes where one key's handler is slow and one message always fails, in a group of ${setups.map(labelOf).join(', then of ')}: other keys keep flowing, the poison message is dead-lettered after ${maxAttempts} attempts and the group moves on`,
   async run({ mode, databaseUrl, log }): Promise<ScenarioOutcome> {
     const plan = plans[mode];
     const postbox = await Postbox.create({ databaseUrl, migrate: 'auto' });
@@ -247,12 +317,13 @@ export const slowAndPoisonHandlers: Scenario = {
       for (let start = 0; start < messages.length; start += 1_000) await postbox.publish(messages.slice(start, start + 1_000));
 
       const runs: LaneRun[] = [];
-      for (const partitions of partitionCounts) {
-        const run = await runLanes(postbox, messages, partitions, plan);
+      for (const setup of setups) {
+        const run = await runLanes(postbox, messages, setup, plan);
         log(describe(run, plan));
         runs.push(run);
       }
       const first = runs[0] as LaneRun;
+      const parked = runs.find((run) => run.setup.park) as LaneRun;
       return {
         runs: runs.reduce((sum, run) => sum + run.slowCalls.length, 0),
         sent: messages.length * runs.length,
@@ -262,12 +333,14 @@ export const slowAndPoisonHandlers: Scenario = {
         maxRecoveryMs: Math.max(...runs.map((run) => run.recoveryMs)),
         violations: runs.flatMap((run) => run.violations),
         notes: [
-          `the ${messages.length} messages go through a group of ${partitionCounts.join(', then one of ')} partitions (sent and received count both), ${concurrency} lanes, batches of 1,000, one process`,
+          `the ${messages.length} messages go through a group of ${setups.map(labelOf).join(', then one of ')} (sent and received count each pass), ${concurrency} lanes, batches of 1,000, one process`,
           ...runs.map((run) => describe(run, plan)),
+          parkingText(parked, first),
           `idle: while a slow call is in its handler, time during which no healthy-key message is in a handler although some are still unhandled ` +
             `(as a whole), or during which that key has messages unhandled and none in a handler (each key); healthy keys are the ${first.healthyKeys} ` +
             `other than the slow key and the poison message's`,
-          `poison message ${poisonKey}/${first.poisonSequence}: ${runs.map((run) => run.poisonAttempts).join(' and ')} attempts, then dead letters; recovery = its first to last failure`,
+          `poison message ${poisonKey}/${first.poisonSequence}: ${runs.map((run) => run.poisonAttempts).join(', ')} attempts, then dead letters ` +
+            `(with parking: 1 in its batch and ${maxAttempts - 1} from parking, the same delays of ${retryDelayMs} ms doubling); recovery = its first to last failure`,
         ],
       };
     } finally {

@@ -5,6 +5,7 @@ import { groupLag, waitForCatchUp } from './consumer-group-row.js';
 import { countDeliveries } from './delivery-count.js';
 import { describeDurations } from './durations.js';
 import { interruptLeaseOwners } from './lease-owner-interruptions.js';
+import { groupLeaseWatch } from './lease-watch.js';
 import { createProducedTable, outboxMismatch, producedIds, SteadyProducer } from './steady-producer.js';
 
 /** One topic, its producer, the group that consumes it and the sink its effects land in. */
@@ -74,7 +75,7 @@ export async function runInterruptedGroups(options: InterruptedGroupOptions): Pr
   try {
     run = await interruptLeaseOwners({
       db,
-      group: (flows[0] as Flow).group,
+      lease: groupLeaseWatch(db, (flows[0] as Flow).group),
       startProcess: options.startProcess,
       poolSize: options.poolSize,
       interruptions: options.interruptions,

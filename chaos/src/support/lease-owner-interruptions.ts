@@ -1,26 +1,18 @@
 import type { Executor } from 'postbox';
 import type { ChildHandle } from './child-process.js';
-import {
-  committedByAnotherOwner,
-  describeGroupRow,
-  describeOldestTransaction,
-  groupLag,
-  groupLease,
-  ownerPid,
-  serverNow,
-  waitUnlessHeldBack,
-} from './consumer-group-row.js';
+import { describeOldestTransaction, ownerPid, serverNow, waitUnlessHeldBack } from './consumer-group-row.js';
+import type { LeaseWatch } from './lease-watch.js';
 import { delay, randomBetween, waitFor } from './wait.js';
 
 export interface InterruptionOptions {
   /** The parent's connection to the scenario's database. */
   db: Executor;
-  /** The consumer group whose holder is interrupted, and whose progress shows recovery. */
-  group: string;
+  /** The lease whose holder is interrupted, and whose work shows recovery (a consumer group's: groupLeaseWatch). */
+  lease: LeaseWatch;
   /** Starts one more process of the pool; it prints "standby" once its consumer has started. */
   startProcess(index: number): ChildHandle;
   /**
-   * Processes started at first and kept running while interruptions remain: one holds the group,
+   * Processes started at first and kept running while interruptions remain: one holds the lease,
    * the others stand by to take it over. With interruptions + 1, no process starts mid-run.
    */
   poolSize: number;
@@ -35,14 +27,14 @@ export interface InterruptionOptions {
    */
   heldBackTimeoutMs: number;
   startTimeoutMs: number;
-  /** Called once the first processes have started, before the first interruption. */
-  onPoolReady?(): void;
+  /** Called once the first processes have started; the first interruption comes after it resolves. */
+  onPoolReady?(): void | Promise<void>;
   log(line: string): void;
 }
 
 export interface Interruption {
   pid: number;
-  /** Messages past the checkpoint when the signal was sent. */
+  /** Work waiting for the holder when the signal was sent (messages past the checkpoint, say). */
   lagAtSignal: number;
   /** From the signal to the exit seen by this process. */
   exitMs: number;
@@ -58,18 +50,19 @@ export interface InterruptionRun {
   pool: ChildHandle[];
   /** Processes that exited without being signalled, with their exit and the end of their output. */
   unexpectedExits: string[];
-  /** For an interruption the group did not recover from: its row and what the other processes printed. */
+  /** For an interruption no one recovered from: the lease's rows and what the other processes printed. */
   stalls: string[];
   /** Recoveries that waited past the timeout for a long transaction elsewhere on the server, and what held them. */
   heldBack: string[];
 }
 
 /**
- * Runs a pool of identical processes over one consumer group and interrupts whichever holds the
- * group, `interruptions` times, at a random moment of its work. After each signal it waits until
- * another process commits a checkpoint (the recovery), then starts a replacement while the pool is
- * smaller than it and interruptions remain. Throws when a process fails to start; a group that
- * does not recover in time is recorded (recoveryMs undefined) and the run stops there.
+ * Runs a pool of identical processes over one lease (a consumer group's, the timekeeper's) and
+ * interrupts whichever holds it, `interruptions` times, at a random moment of its work. After each
+ * signal it waits until another process holds the lease and has done its work (the recovery: for a
+ * group, a checkpoint committed), then starts a replacement while the pool is smaller than it and
+ * interruptions remain. Throws when a process fails to start; a lease no one takes over in time is
+ * recorded (recoveryMs undefined) and the run stops there.
  */
 export async function interruptLeaseOwners(options: InterruptionOptions): Promise<InterruptionRun> {
   let started = 0;
@@ -93,20 +86,20 @@ export async function interruptLeaseOwners(options: InterruptionOptions): Promis
   };
   for (let i = 0; i < options.poolSize; i++) startOne();
   await Promise.all(pool.map((handle) => handle.waitForLine('standby', options.startTimeoutMs)));
-  options.onPoolReady?.();
+  await options.onPoolReady?.();
 
   const holder = async (): Promise<{ handle: ChildHandle; owner: string }> => {
     let found: { handle: ChildHandle; owner: string } | undefined;
     await waitFor(
       async () => {
-        const lease = await groupLease(options.db, options.group);
-        const pid = lease?.owner ? ownerPid(lease.owner) : undefined;
+        const owner = await options.lease.owner();
+        const pid = owner ? ownerPid(owner) : undefined;
         const handle = pool.find((candidate) => candidate.pid === pid && candidate.running);
-        if (handle && lease?.owner) found = { handle, owner: lease.owner };
+        if (handle && owner) found = { handle, owner };
         return found !== undefined;
       },
       options.recoveryTimeoutMs,
-      `a process of the pool to hold group ${options.group}`,
+      `a process of the pool to hold ${options.lease.label}`,
     );
     return found as { handle: ChildHandle; owner: string };
   };
@@ -122,7 +115,7 @@ export async function interruptLeaseOwners(options: InterruptionOptions): Promis
       options.startTimeoutMs,
       () => `a standby process (processes that exited by themselves: ${unexpectedExits.join(' | ') || 'none'})`,
     );
-    const lagAtSignal = await groupLag(options.db, options.group);
+    const lagAtSignal = await options.lease.backlog();
     const since = await serverNow(options.db);
     const signalledAt = performance.now();
     signalled.add(handle);
@@ -133,9 +126,9 @@ export async function interruptLeaseOwners(options: InterruptionOptions): Promis
     if (recovery.heldBackBy) heldBack.push(`${options.signal} ${round + 1}: ${recovery.heldBackBy}`);
     if (recoveryMs === undefined) {
       const others = pool.map((other) => `pid ${other.pid}: ${other.outputTail.slice(-600)}`).join(' | ');
-      const row = await describeGroupRow(options.db, options.group);
+      const row = await options.lease.describe();
       const oldest = await describeOldestTransaction(options.db);
-      stalls.push(`group row ${row}; oldest open transaction on the server ${oldest}; output of the others: ${others}`);
+      stalls.push(`${options.lease.label}: ${row}; oldest open transaction on the server ${oldest}; output of the others: ${others}`);
     }
     interruptions.push({
       pid: handle.pid ?? 0,
@@ -169,7 +162,7 @@ async function waitForRecovery(
   signalledAt: number,
 ): Promise<{ ms: number | undefined; heldBackBy?: string }> {
   const wait = await waitUnlessHeldBack(options.db, {
-    done: () => committedByAnotherOwner(options.db, options.group, formerOwner, since),
+    done: () => options.lease.workedSince(formerOwner, since),
     since,
     startedAt: signalledAt,
     timeoutMs: options.recoveryTimeoutMs,
