@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { isLoopbackHost } from 'postbox/ops';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, openSystem, publishRaw, type TestSystem, waitFor } from './support/system.js';
@@ -58,6 +59,44 @@ async function status(system: TestSystem, id: string): Promise<string> {
 async function send(system: TestSystem, method: string, path: string, id: string, headers: Record<string, string> = {}) {
   return call(system, method as 'POST', path.replace(/:[a-z]+/, encodeURIComponent(id)), undefined, headers);
 }
+
+/** The console's files the app's page loads (its base stylesheet and shared modules), read from the page's own files. */
+function sharedPageFiles(): string[] {
+  const publicDir = new URL('../public/', import.meta.url);
+  const sources = ['index.html', ...readdirSync(new URL('js/', publicDir)).map((name) => `js/${name}`)];
+  const paths = sources.flatMap((name) => [...readFileSync(new URL(name, publicDir), 'utf8').matchAll(/['"](\/ops\/assets\/[^'"]+)['"]/g)]);
+  return [...new Set(paths.map((match) => match[1] as string))].sort();
+}
+
+describe("the console's files the app's page loads", () => {
+  const files = sharedPageFiles();
+
+  it('are the base stylesheet and the shared modules', () => {
+    expect(files).toEqual(
+      expect.arrayContaining(['/ops/assets/base.css', '/ops/assets/js/api.js', '/ops/assets/js/dom.js', '/ops/assets/js/messages.js']),
+    );
+  });
+
+  it.each([
+    ['read-only, off loopback without OPS_TOKEN', { HOST: '0.0.0.0' }],
+    ['OPS_TOKEN set', { HOST: '0.0.0.0', OPS_TOKEN: token }],
+    ['on loopback without OPS_TOKEN', { HOST: '127.0.0.1' }],
+  ])('are served to a request without a token: %s', async (_mode, env) => {
+    const system = await openSystem('pglite', env);
+    try {
+      expect((await call(system, 'GET', '/')).status).toBe(200);
+      for (const path of files) {
+        const answer = await call(system, 'GET', path);
+        expect(answer.status, path).toBe(200);
+        expect(answer.response.headers['content-type'], path).toBe(
+          path.endsWith('.css') ? 'text/css; charset=utf-8' : 'text/javascript; charset=utf-8',
+        );
+      }
+    } finally {
+      await system.cleanup();
+    }
+  });
+});
 
 describe('console routes that change state', () => {
   const systems: TestSystem[] = [];

@@ -1,8 +1,8 @@
+import { $ } from '/ops/assets/js/dom.js';
+import { initMessages } from '/ops/assets/js/messages.js';
 import { api, currentUser, setUser } from './api.js';
 import { createBoard } from './board.js';
-import { $ } from './dom.js';
 import { createHistory } from './history.js';
-import { initMessages } from './messages.js';
 
 // The operations view is the console at ops/ now: links to the old #ops view land there.
 if (location.hash === '#ops') location.replace('ops/');

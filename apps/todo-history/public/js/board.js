@@ -1,6 +1,6 @@
+import { confirmButton, h } from '/ops/assets/js/dom.js';
+import { clearMessage, showError, showInfo } from '/ops/assets/js/messages.js';
 import { api, currentUser, listOf, query } from './api.js';
-import { confirmButton, h } from './dom.js';
-import { clearMessage, showError, showInfo } from './messages.js';
 
 export const statuses = ['pending', 'in-progress', 'completed'];
 

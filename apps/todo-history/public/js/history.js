@@ -1,6 +1,6 @@
+import { formatTime, h, isoTitle } from '/ops/assets/js/dom.js';
+import { clearMessage, showError } from '/ops/assets/js/messages.js';
 import { api, listOf, query } from './api.js';
-import { formatTime, h, isoTitle } from './dom.js';
-import { clearMessage, showError } from './messages.js';
 
 const pageSize = 50;
 const pollMs = 1000;

@@ -14,7 +14,8 @@ export class ApiError extends Error {
   }
 }
 
-function safeStorage(fn) {
+/** Runs fn against web storage, or answers undefined where the browser refuses it (storage disabled, private mode). */
+export function safeStorage(fn) {
   try {
     return fn();
   } catch {
@@ -41,14 +42,12 @@ export function query(params) {
 }
 
 /**
- * Calls the console's JSON API, relative to the page (so under whatever prefix it is mounted). A
- * non-2xx answer becomes an ApiError with the server's code and message.
+ * Sends a JSON request and answers the parsed body. A non-2xx answer becomes an ApiError with the
+ * server's code and message (`{ error: { code, message } }`), a network failure one with status 0.
  */
-export async function api(method, path, body) {
-  const headers = { accept: 'application/json' };
+export async function requestJson(method, path, body, extraHeaders = {}) {
+  const headers = { accept: 'application/json', ...extraHeaders };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const token = consoleToken();
-  if (token && method !== 'GET') headers.authorization = `Bearer ${token}`;
   let response;
   try {
     response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -70,4 +69,13 @@ export async function api(method, path, body) {
     throw new ApiError(response.status, error.code ?? `HTTP_${response.status}`, error.message ?? (snippet || response.statusText));
   }
   return data;
+}
+
+/**
+ * Calls the console's JSON API, relative to the page (so under whatever prefix it is mounted), with
+ * the console token on every request that changes state.
+ */
+export function api(method, path, body) {
+  const token = consoleToken();
+  return requestJson(method, path, body, token && method !== 'GET' ? { authorization: `Bearer ${token}` } : {});
 }

@@ -3,7 +3,8 @@ import { h } from './dom.js';
 let area;
 let onTokenNeeded = () => {};
 
-export function initMessages(element, tokenNeeded) {
+/** Messages go to element; tokenNeeded(error) runs on a 401, when a change lacked the console token or had a wrong one. */
+export function initMessages(element, tokenNeeded = () => {}) {
   area = element;
   onTokenNeeded = tokenNeeded;
 }
