@@ -3,7 +3,18 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { connect, serverUrl } from './support/database.js';
 
-const benchmarks = ['consume', 'publish', 'wakeup', 'pglite', 'relay', 'event-store', 'kafka-subscriber', 'todo-history', 'partitions'];
+const benchmarks = [
+  'consume',
+  'publish',
+  'wakeup',
+  'pglite',
+  'relay',
+  'event-store',
+  'kafka-subscriber',
+  'todo-history',
+  'partitions',
+  'time',
+];
 const selected = process.argv.length > 2 ? process.argv.slice(2) : benchmarks;
 const unknown = selected.filter((name) => !benchmarks.includes(name));
 if (unknown.length > 0) {

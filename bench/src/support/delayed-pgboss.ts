@@ -2,6 +2,7 @@ import PgBoss from 'pg-boss';
 import { type DelayedSystem, type DueItem, writeChunk } from './delayed-system.js';
 import { chunks } from './messages.js';
 import { sleep } from './timing.js';
+import { until } from './until.js';
 
 /**
  * pg-boss 10 finds due jobs only by polling: each work() call adds a worker that fetches up to
@@ -34,7 +35,10 @@ export function pgBossDelayed(url: string, name: string): DelayedSystem {
       }
     },
     async stop() {
-      await boss.stop({ graceful: false, wait: true });
+      // Completions are sent without waiting: stopping with some still queued for a pool connection
+      // would leave a worker waiting for ever on the closed pool, and the process alive.
+      await until(async () => (await boss.getQueueSize(name, { before: 'completed' })) === 0, 'pg-boss to complete its jobs', 60_000);
+      await boss.stop({ graceful: true, wait: true, timeout: 10_000 });
     },
   };
 }

@@ -1,15 +1,7 @@
 import { Postbox } from 'postbox';
 import { type DelayedSystem, type DueItem, writeChunk } from './delayed-system.js';
 import { chunks } from './messages.js';
-import { sleep } from './timing.js';
-
-async function until(done: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`Postbox: ${what} after ${timeoutMs} ms`);
-    await sleep(10);
-  }
-}
+import { until } from './until.js';
 
 /**
  * Postbox as an application runs it: a consumer group with its defaults, whose process also runs
@@ -32,8 +24,8 @@ export function postboxDelayed(url: string, name: string): DelayedSystem {
       });
       await consumer.start();
       const timekeeper = await postbox.startTimekeeper();
-      await until(() => consumer.state === 'active', 'the consumer holds no partition');
-      await until(() => timekeeper.state === 'active', 'the timekeeper holds no lease');
+      await until(() => consumer.state === 'active', 'the consumer to hold its group');
+      await until(() => timekeeper.state === 'active', 'the timekeeper to hold its lease');
     },
     async write(items) {
       const live = postbox as Postbox;

@@ -6,8 +6,9 @@ export interface DueRun {
   /** How long writing all items took, before the first fell due. */
   writeMs: number;
   /** Per item, the first handling's time minus its due time, in ms. */
-  lateness: Float64Array;
-  /** When the last item was first handled (ms since the epoch). */
+  lateness: number[];
+  /** When the first item fell due, and when the last item was first handled (ms since the epoch). */
+  firstDue: number;
   lastHandledAt: number;
   /** Handlings beyond the first. */
   duplicates: number;
@@ -19,12 +20,13 @@ export function dueItems(count: number, dueOf: (i: number) => number): DueItem[]
 }
 
 /**
- * Starts the system, writes the items (all due after the write ends, or the run fails: the lead
- * was too short), and waits until every item was handled, at most `graceMs` after the last is due.
- * Times are this process's clock, which is the database's: the server runs on this machine.
+ * Starts the system, then writes the items planned (all due after the write ends, or the run fails:
+ * the plan left too little lead) and waits until every item was handled, at most `graceMs` after the
+ * last was due. Times are this process's clock, which is the database's: the server runs on this machine.
  */
-export async function runDue(system: DelayedSystem, items: readonly DueItem[], graceMs: number): Promise<DueRun> {
-  const handledAt = new Float64Array(items.length).fill(Number.NaN);
+export async function runDue(system: DelayedSystem, plan: () => readonly DueItem[], graceMs: number): Promise<DueRun> {
+  let items: readonly DueItem[] = [];
+  let handledAt = new Float64Array(0);
   let handled = 0;
   let duplicates = 0;
   let lastHandledAt = 0;
@@ -43,12 +45,16 @@ export async function runDue(system: DelayedSystem, items: readonly DueItem[], g
   };
   try {
     await system.start(onHandled);
+    items = plan();
+    handledAt = new Float64Array(items.length).fill(Number.NaN);
     const writeStarted = Date.now();
     await system.write(items);
     const writeEnded = Date.now();
     const firstDue = items.reduce((min, item) => Math.min(min, item.due), Number.POSITIVE_INFINITY);
     if (writeEnded > firstDue) {
-      throw new Error(`${system.label}: writing took ${writeEnded - writeStarted} ms and ended after the first item fell due; give it more lead`);
+      throw new Error(
+        `${system.label}: writing took ${writeEnded - writeStarted} ms and ended after the first item fell due; give it more lead`,
+      );
     }
     const lastDue = items.reduce((max, item) => Math.max(max, item.due), 0);
     let timer: NodeJS.Timeout | undefined;
@@ -60,9 +66,8 @@ export async function runDue(system: DelayedSystem, items: readonly DueItem[], g
     });
     await Promise.race([done, deadline]);
     clearTimeout(timer);
-    const lateness = new Float64Array(items.length);
-    items.forEach((item) => (lateness[item.i] = (handledAt[item.i] as number) - item.due));
-    return { label: system.label, count: items.length, writeMs: writeEnded - writeStarted, lateness, lastHandledAt, duplicates };
+    const lateness = items.map((item) => (handledAt[item.i] as number) - item.due);
+    return { label: system.label, count: items.length, writeMs: writeEnded - writeStarted, lateness, firstDue, lastHandledAt, duplicates };
   } finally {
     await system.stop();
   }
