@@ -186,9 +186,14 @@ async function withCpu(database: BenchDatabase, fn: () => Promise<Omit<Run, 'cpu
  * one-row-insert consumer stores the second half. Running the baseline on both sides of the route evens out a machine whose
  * load changes during the run.
  */
+/** HISTORY_PARTITIONS for the app's route on the log (BENCH_TODO_HISTORY_PARTITIONS); unset, the app's default. */
+const historyEnv: Record<string, string> = process.env.BENCH_TODO_HISTORY_PARTITIONS
+  ? { HISTORY_PARTITIONS: process.env.BENCH_TODO_HISTORY_PARTITIONS }
+  : {};
+
 async function ingestFromLog(database: BenchDatabase, now: number): Promise<{ route: Ingest; baseline: Run; limits: WriteLimits }> {
   // Let the app create its schema once, so that the load below writes into a migrated database.
-  const setup = await startSystem(loadConfig({ DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'warn' }));
+  const setup = await startSystem(loadConfig({ DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'warn', ...historyEnv }));
   await setup.close();
   const postbox = await Postbox.create({ databaseUrl: database.url, migrate: 'auto' });
   const client = await connect(database.url);
@@ -203,7 +208,7 @@ async function ingestFromLog(database: BenchDatabase, now: number): Promise<{ ro
     await postbox.close();
   }
   const before = await oneRowBaseline(database, 0, Math.floor(baselineCount / 2));
-  const route = await drain({}, database, total, 300_000);
+  const route = await drain(historyEnv, database, total, 300_000);
   const after = await oneRowBaseline(database, Math.floor(baselineCount / 2), baselineCount - Math.floor(baselineCount / 2));
   const limits = await writeLimits(database);
   return { route, baseline: addRuns(before, after), limits };
