@@ -141,6 +141,29 @@ describe('partitioned consumer groups on PostgreSQL', () => {
     }
   });
 
+  it('reads a partition that is behind batch after batch, without waiting for the poll interval', async () => {
+    const group = 'behind';
+    for (let first = 0; first < 20_000; first += 1_000) {
+      await postbox.publish(
+        Array.from({ length: 1_000 }, (_, i) => ({ topic: group, type: 't', key: `k${(first + i) % 500}`, payload: i })),
+      );
+    }
+    const consumer = postbox.consumer({
+      group,
+      topics: [group],
+      partitions: 2,
+      owner: 'solo',
+      batchSize: 500,
+      pollIntervalMs: 30_000,
+      handleBatch: async () => {},
+    });
+    consumers.push(consumer);
+    await consumer.start();
+    // A partition's read ends at its first bucket range that filled its page, short of a batch: 40 or more
+    // reads, each of which would otherwise wait out the poll interval.
+    await waitFor(() => consumer.handled === 20_000, 15_000, 'every message, read without pauses');
+  });
+
   it('lets members that create a new group at the same moment all join it', async () => {
     for (let round = 0; round < 10; round++) {
       const group = `created-together-${round}`;

@@ -149,7 +149,10 @@ export class PartitionReader {
         const { count, readAhead } = await this.processBatch();
         this.failures = 0;
         // A batch read ahead saw the watermark of an earlier moment and may be short: read again before waiting.
-        if (count >= options.batchSize || (readAhead && count > 0) || !this.reading) continue;
+        // A partition's read stops at the first of its bucket ranges that filled its page, so a short
+        // batch there does not mean caught up: only an empty read does.
+        const mayBeMore = count >= options.batchSize || (count > 0 && (readAhead || options.partitions > 1));
+        if (mayBeMore || !this.reading) continue;
         heldBack = woken && count === 0 ? heldBack + 1 : 0;
         const readWaitMs = heldBack > 0 ? Math.min(options.pollIntervalMs, heldBackRetryMs * 2 ** (heldBack - 1)) : options.pollIntervalMs;
         const waitMs = Math.min(readWaitMs, Math.max(0, this.betweenBatchesDueAt - Date.now()));
