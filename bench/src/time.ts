@@ -162,7 +162,7 @@ async function main(): Promise<void> {
     ['comparison', 'ratio', 'target'],
     [
       ['burst: the faster peer’s time ÷ Postbox’s', times(fasterPeerMs, postboxMs), '≥ 5×'],
-      [`healthy keys’ throughput, ${ratio(failingKeys, parking.keys)} of keys failing ÷ none`, ratio(healthyShare, 1), '—'],
+      [`healthy keys’ throughput, ${ratio(failingKeys, parking.keys)} of keys failing ÷ none`, ratio(healthyShare, 1), '≥ 90%'],
     ],
   );
   console.log(`time: burst ${(fasterPeerMs / postboxMs).toFixed(1)}x the faster peer`);

@@ -655,7 +655,7 @@ async function main(): Promise<void> {
       [
         limitRow('history route, PostgreSQL log (as above)', log.route),
         limitRow('reading alone: a no-op transactional consumer group on the log', log.limits.read),
-        limitRow('writeHistory alone: lock, id table, rows, NOTIFY; one connection', log.limits.writer),
+        limitRow('writeHistory alone: id table, rows, NOTIFY; one connection', log.limits.writer),
         limitRow('rows alone into todo_event_logs; one connection', log.limits.table),
         limitRow('rows alone into todo_event_logs; two connections', log.limits.tableTwo),
         ['20 × one-row inserts on the log (the target)', '', rate(log.baseline) * 20, '20.0×', '', ''],
