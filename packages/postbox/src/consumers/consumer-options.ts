@@ -23,6 +23,11 @@ export interface BatchContext {
    * lease, or throws LeaseLostError (so tx rolls back) when another member holds the partition now.
    */
   fence(tx: Executor): Promise<void>;
+  /**
+   * Outside transactional mode: work to run in the transaction that stores the batch's checkpoint,
+   * so that it commits with it or not at all (absent in transactional mode: write on tx instead).
+   */
+  atCommit?(work: (tx: Executor) => Promise<void>): void;
 }
 
 /** What the work a partition does between its batches gets (see ConsumerOptions.betweenBatches). */

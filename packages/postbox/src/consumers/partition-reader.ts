@@ -48,6 +48,8 @@ export class PartitionReader {
   private failures = 0;
   private prefetched: { after: LogPosition; messages: Promise<LogMessage[]> } | undefined;
   private handledCount = 0;
+  /** Outside transactional mode: writes of the batch in hand that commit with its checkpoint. */
+  private commitWork: ((tx: Executor) => Promise<void>)[] = [];
   /** When the work between batches is due (epoch ms): at once for a partition just taken. */
   private betweenBatchesDueAt: number;
 
@@ -178,6 +180,7 @@ export class PartitionReader {
       signal: this.batchAbort.signal,
       publish: (messages) => (tx ? enqueue(tx, messages, limits) : db.transaction((own) => enqueue(own, messages, limits))),
       fence: (fenced) => this.fence(fenced),
+      atCommit: tx ? undefined : (work) => void this.commitWork.push(work),
     };
   }
 
@@ -312,9 +315,17 @@ export class PartitionReader {
         const messages = ahead ?? (await readAfter(db, this.readOptions(lease.checkpoint)));
         if (messages.length === 0) return { count: 0, readAhead };
         this.readAheadAfter(messages);
+        this.commitWork = [];
         const position = await this.handle(messages, undefined);
         if (position) {
-          await this.commit(db, position);
+          const work = this.commitWork;
+          if (work.length === 0) await this.commit(db, position);
+          else {
+            await db.transaction(async (tx) => {
+              for (const write of work) await write(tx);
+              await this.commit(tx, position);
+            });
+          }
           this.advance(position, messages.length);
         }
         return { count: messages.length, readAhead };

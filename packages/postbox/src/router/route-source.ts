@@ -17,6 +17,8 @@ export interface SourceBatchContext {
   publish(messages: OutgoingMessage | readonly OutgoingMessage[]): Promise<string[]>;
   /** On the log: fences writes outside the batch's transaction by the partition's lease (see BatchContext.fence). */
   fence?(tx: Executor): Promise<void>;
+  /** On the log, outside transactional mode: work committed with the batch's checkpoint (see BatchContext.atCommit). */
+  atCommit?(work: (tx: Executor) => Promise<void>): void;
 }
 
 export type Deliver = (messages: RoutedMessage[], context: SourceBatchContext) => Promise<void>;

@@ -318,10 +318,15 @@ export class Router {
     await oneByOne(decoded.filter((message) => !taken.has(message)));
   }
 
-  /** Parks a batch's messages: in its transaction, or in one fenced by the partition's lease; then the partition looks at its parked messages. */
+  /**
+   * Parks a batch's messages: in its transaction, or in the one that stores its checkpoint, or else in
+   * one fenced by the partition's lease; then the partition looks at its parked messages.
+   */
   private async writeParked(route: Route, parked: ParkedBatch, batch: SourceBatchContext): Promise<void> {
     if (batch.tx) {
       await parked.write(batch.tx);
+    } else if (batch.atCommit) {
+      batch.atCommit((tx) => parked.write(tx));
     } else {
       await this.host.db.transaction(async (tx) => {
         await parked.write(tx);
