@@ -11,7 +11,7 @@ import { toParkedCopy } from './parked-routed-message.js';
  * Parking within one batch of a route. A key is held when the group already has parked messages of
  * it (read once, when the batch starts), or once a message of it parked in this batch: the batch's
  * later messages of a held key are parked behind, unattempted. The rows are written together when
- * the batch is through, in its transaction or in one of their own fenced by the partition's lease.
+ * the batch is through: in its transaction, or in the one that stores its checkpoint (see Router.writeParked).
  */
 export class ParkedBatch implements Parking {
   private readonly rows: NewParkedRow[] = [];
@@ -65,7 +65,7 @@ export class ParkedBatch implements Parking {
     return this.rows.length;
   }
 
-  /** Writes the rows staged, on db (the batch's transaction, or one fenced by the partition's lease). */
+  /** Writes the rows staged, on db: the batch's transaction, or the one that stores its checkpoint. */
   async write(db: Executor): Promise<void> {
     await parkMessages(db, this.rows);
   }
