@@ -8,6 +8,17 @@ import { timeStatus } from '../time/time-status.js';
 
 const durationBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** A scrape reads every gauge at once: gauges that share a query run it once, and reuse it for a second. */
+const scrapeReuseMs = 1_000;
+
+function oncePerScrape<T>(load: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    if (!last || Date.now() - last.at > scrapeReuseMs) last = { at: Date.now(), value: load() };
+    return last.value;
+  };
+}
+
 /**
  * Every Prometheus metric Postbox exports. The seeds' names are kept where they gave one
  * (outbox_* for the relay, kafka_* for the Kafka subscriber); the rest are postbox_*.
@@ -91,12 +102,8 @@ export class PostboxMetrics {
 
   /** Gauges read from the database on each scrape, so they are right whichever process did the work. */
   private registerDatabaseGauges(db: Executor, registers: Registry[]): void {
-    // The group gauges come from one query per scrape.
-    let scrape: { at: number; statuses: Promise<Awaited<ReturnType<typeof groupStatuses>>> } | undefined;
-    const statuses = () => {
-      if (!scrape || Date.now() - scrape.at > 1_000) scrape = { at: Date.now(), statuses: groupStatuses(db) };
-      return scrape.statuses;
-    };
+    // Gauges that share a query read it once per scrape.
+    const statuses = oncePerScrape(() => groupStatuses(db));
     new Gauge({
       name: 'postbox_consumer_lag_messages',
       help: 'Messages a partition of a group has yet to read (partition 0 in a group of one).',
@@ -165,12 +172,7 @@ export class PostboxMetrics {
         for (const [group, count] of totals) this.set({ group }, count);
       },
     });
-    // Both parking gauges come from one query per scrape.
-    let parkedScrape: { at: number; counts: ReturnType<typeof parkedCounts> } | undefined;
-    const parked = () => {
-      if (!parkedScrape || Date.now() - parkedScrape.at > 1_000) parkedScrape = { at: Date.now(), counts: parkedCounts(db) };
-      return parkedScrape.counts;
-    };
+    const parked = oncePerScrape(() => parkedCounts(db));
     new Gauge({
       name: 'postbox_parked_messages',
       help: 'Parked messages by group: those waiting for their next attempt, the later messages of their keys behind them, and those held by a dead letter.',
@@ -191,12 +193,7 @@ export class PostboxMetrics {
         for (const row of await parked()) this.set({ group: row.group }, row.oldestSeconds);
       },
     });
-    // Both time gauges come from one query per scrape.
-    let timeScrape: { at: number; status: ReturnType<typeof timeStatus> } | undefined;
-    const time = () => {
-      if (!timeScrape || Date.now() - timeScrape.at > 1_000) timeScrape = { at: Date.now(), status: timeStatus(db) };
-      return timeScrape.status;
-    };
+    const time = oncePerScrape(() => timeStatus(db));
     new Gauge({
       name: 'postbox_scheduled_messages',
       help: 'Messages waiting for their delivery time (deliverAt, delayMs, postbox.publish_at).',
