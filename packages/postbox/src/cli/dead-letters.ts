@@ -2,6 +2,7 @@ import { type Command, Option } from 'commander';
 import type { DeadLetter, DeadLetterFilter, DeadLetterStatus } from '../deadletters/dead-letter-store.js';
 import { assertTransactionIdsCurrent } from '../log/transaction-ids.js';
 import { redactUrl } from '../sql/connection-secrets.js';
+import { plural } from '../text/plural.js';
 import { type ConnectionFlags, databaseUrlOption, withPostbox } from './connect.js';
 import type { CliContext } from './context.js';
 import { CliError } from './errors.js';
@@ -92,7 +93,7 @@ export function registerDeadLetters(program: Command, context: CliContext): void
         await assertTransactionIdsCurrent(postbox.db);
         return postbox.deadLetters.retry(target(id, flags));
       });
-      await context.out.line(`${count} dead letter${count === 1 ? '' : 's'} queued for redelivery.`);
+      await context.out.line(`${plural(count, 'dead letter')} queued for redelivery.`);
     });
 
   filterOptions(
@@ -104,6 +105,6 @@ export function registerDeadLetters(program: Command, context: CliContext): void
     .option('--all', 'every open dead letter, pending or retrying (narrow with --group/--topic)')
     .action(async (id: string | undefined, flags: FilterFlags & { all?: boolean }) => {
       const count = await withPostbox(flags, context.env, (postbox) => postbox.deadLetters.discard(target(id, flags)));
-      await context.out.line(`${count} dead letter${count === 1 ? '' : 's'} discarded.`);
+      await context.out.line(`${plural(count, 'dead letter')} discarded.`);
     });
 }

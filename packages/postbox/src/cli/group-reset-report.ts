@@ -1,14 +1,11 @@
 import type { GroupReset } from '../consumers/reset.js';
 import type { LogPosition } from '../log/position.js';
+import { plural } from '../text/plural.js';
 import { table } from './output.js';
 import { describeResetTarget } from './reset-target.js';
 
 function position(at: LogPosition): string {
   return `${at.transactionId}/${at.globalPosition}`;
-}
-
-function messages(count: number): string {
-  return `${count} message${count === 1 ? '' : 's'}`;
 }
 
 /** One group's reset: a title, its partitions (position before and after, read again, skipped), and what it leaves alone. */
@@ -25,8 +22,8 @@ function renderGroupReset(reset: GroupReset): string {
     ]),
   );
   const outcome = reset.dryRun
-    ? `It would read ${messages(reset.readAgain)} again and skip ${messages(reset.skipped)}.`
-    : `It reads ${messages(reset.readAgain)} again and skips ${messages(reset.skipped)}.`;
+    ? `It would read ${plural(reset.readAgain, 'message')} again and skip ${plural(reset.skipped, 'message')}.`
+    : `It reads ${plural(reset.readAgain, 'message')} again and skips ${plural(reset.skipped, 'message')}.`;
   const deadLetters =
     reset.openDeadLetters === 0
       ? 'It has no open dead letters.'

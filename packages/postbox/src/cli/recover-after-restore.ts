@@ -8,6 +8,7 @@ import {
   recoverAfterRestore,
 } from '../log/recover-after-restore.js';
 import { describeStoredTransactionId } from '../log/stored-transaction-id.js';
+import { plural } from '../text/plural.js';
 import { type ConnectionFlags, databaseUrlOption, withPostbox } from './connect.js';
 import type { CliContext } from './context.js';
 import { duration } from './options.js';
@@ -17,10 +18,6 @@ interface RecoverFlags extends ConnectionFlags {
   dryRun?: boolean;
   wait?: number | true;
   json?: boolean;
-}
-
-function plural(count: number | bigint, word: string): string {
-  return `${count} ${word}${count === 1 || count === 1n ? '' : 's'}`;
 }
 
 function nothingToDo(plan: RecoveryPlan): string {

@@ -1,5 +1,6 @@
 import { deadLetterCounts } from '../deadletters/dead-letter-store.js';
-import { type DoctorCheck, plural } from './doctor-check.js';
+import { plural } from '../text/plural.js';
+import type { DoctorCheck } from './doctor-check.js';
 
 /** Dead letters that wait: pending ones wait for a person, retrying ones for their group to take them again. */
 export const deadLettersCheck: DoctorCheck = {

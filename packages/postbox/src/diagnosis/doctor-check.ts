@@ -47,8 +47,3 @@ export interface DoctorCheck {
   needsSchema: boolean;
   run(context: DoctorContext): Promise<DoctorFinding>;
 }
-
-/** `1 group`, `3 groups`. */
-export function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`;
-}

@@ -1,5 +1,6 @@
 import { describeHolder, type WatermarkHolder, watermarkHolders } from '../log/watermark.js';
-import { type DoctorCheck, plural } from './doctor-check.js';
+import { plural } from '../text/plural.js';
+import type { DoctorCheck } from './doctor-check.js';
 
 function endCommand(holder: WatermarkHolder): string {
   if (holder.kind === 'prepared') {

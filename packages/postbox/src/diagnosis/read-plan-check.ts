@@ -1,6 +1,7 @@
 import { beginningOfLog } from '../log/position.js';
 import { latestTopic } from '../log/topics.js';
-import { type DoctorCheck, type DoctorContext, plural } from './doctor-check.js';
+import { plural } from '../text/plural.js';
+import type { DoctorCheck, DoctorContext } from './doctor-check.js';
 import { inspectReadPlans, type ProbeRead } from './read-plans.js';
 
 /** Stands in for a topic when the log is empty: the plan's shape does not depend on the name. */

@@ -1,7 +1,7 @@
 import { type ReadOptions, readAfter } from '../log/read.js';
 import type { Database, Executor } from '../sql/database.js';
 import { withSavepoint } from '../sql/savepoint.js';
-import { plural } from './doctor-check.js';
+import { plural } from '../text/plural.js';
 
 /** A read as a consumer makes it, named for the report. */
 export interface ProbeRead {

@@ -1,6 +1,7 @@
 import type { GroupStatus } from '../consumers/status.js';
 import { redactUrl } from '../sql/connection-secrets.js';
-import { type DoctorCheck, plural } from './doctor-check.js';
+import { plural } from '../text/plural.js';
+import type { DoctorCheck } from './doctor-check.js';
 
 function isRunning(group: GroupStatus): boolean {
   return group.members.some((member) => member.live) || group.partitions.some((partition) => partition.owner !== null);

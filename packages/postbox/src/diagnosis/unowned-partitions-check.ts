@@ -1,5 +1,6 @@
 import { strandedPartitions } from '../consumers/status.js';
-import { type DoctorCheck, plural } from './doctor-check.js';
+import { plural } from '../text/plural.js';
+import type { DoctorCheck } from './doctor-check.js';
 
 /**
  * Partitions whose messages wait for nobody: unowned for longer than a lease while the group has
