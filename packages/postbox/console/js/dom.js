@@ -116,3 +116,12 @@ export function confirmButton(label, confirmLabel, attrs, action) {
   });
   return button;
 }
+
+/**
+ * A table of the console's kind in its scrolling wrapper: `columns` are header labels, or
+ * [label, class] pairs ('num', 'actions-col'); `body` is the tbody the panel fills.
+ */
+export function dataTable(attrs, columns, body) {
+  const headers = columns.map((column) => (Array.isArray(column) ? h('th', { class: column[1] }, column[0]) : h('th', {}, column)));
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'data', ...attrs }, h('thead', {}, h('tr', {}, ...headers)), body));
+}

@@ -1,5 +1,5 @@
 import { api } from '../api.js';
-import { emptyRow, formatRate, h } from '../dom.js';
+import { dataTable, emptyRow, formatRate, h } from '../dom.js';
 import { sparkline } from '../sparkline.js';
 
 /** Lag and throughput over the last minutes, from the server's sampler: the log's append rate, and each group's lag and handled rate. */
@@ -16,28 +16,7 @@ export const chartsPanel = {
       {},
       h('div', { class: 'panel-note' }, note),
       log,
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'data' },
-          h(
-            'thead',
-            {},
-            h(
-              'tr',
-              {},
-              h('th', {}, 'Group'),
-              h('th', {}, 'Lag (messages)'),
-              h('th', { class: 'num' }, 'Now'),
-              h('th', {}, 'Handled per second'),
-              h('th', { class: 'num' }, 'Now'),
-            ),
-          ),
-          body,
-        ),
-      ),
+      dataTable({}, ['Group', 'Lag (messages)', ['Now', 'num'], 'Handled per second', ['Now', 'num']], body),
     );
 
     async function refresh() {

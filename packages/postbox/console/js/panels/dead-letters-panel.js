@@ -1,5 +1,5 @@
 import { api, query } from '../api.js';
-import { confirmButton, emptyRow, formatTime, h, isoTitle, statusChip, truncate } from '../dom.js';
+import { confirmButton, dataTable, emptyRow, formatTime, h, isoTitle, statusChip, truncate } from '../dom.js';
 import { showError } from '../messages.js';
 import { actOnDeadLetter } from './dead-letter-actions.js';
 import { openDeadLetterDialog } from './dead-letter-dialog.js';
@@ -43,31 +43,10 @@ export const deadLettersPanel = {
       'div',
       {},
       form,
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'data', 'data-testid': 'dead-letters' },
-          h(
-            'thead',
-            {},
-            h(
-              'tr',
-              {},
-              h('th', {}, 'Id'),
-              h('th', {}, 'Group'),
-              h('th', {}, 'Topic'),
-              h('th', {}, 'Type'),
-              h('th', {}, 'Error'),
-              h('th', { class: 'num' }, 'Attempts'),
-              h('th', {}, 'Last failure'),
-              h('th', {}, 'Status'),
-              h('th', { class: 'actions-col' }, 'Actions'),
-            ),
-          ),
-          body,
-        ),
+      dataTable(
+        { 'data-testid': 'dead-letters' },
+        ['Id', 'Group', 'Topic', 'Type', 'Error', ['Attempts', 'num'], 'Last failure', 'Status', ['Actions', 'actions-col']],
+        body,
       ),
     );
     let signature = '';

@@ -1,5 +1,5 @@
 import { api } from '../api.js';
-import { emptyRow, formatSeconds, formatTime, h, isoTitle, statusChip, truncate } from '../dom.js';
+import { dataTable, emptyRow, formatSeconds, formatTime, h, isoTitle, statusChip, truncate } from '../dom.js';
 import { openResetDialog } from './reset-dialog.js';
 
 const columns = 8;
@@ -11,30 +11,19 @@ export const groupsPanel = {
   nav: 'Groups',
   create(context) {
     const body = h('tbody', { id: 'ops-groups-body' });
-    const element = h(
-      'div',
-      { class: 'table-wrap' },
-      h(
-        'table',
-        { class: 'data', 'data-testid': 'ops-groups' },
-        h(
-          'thead',
-          {},
-          h(
-            'tr',
-            {},
-            h('th', {}, 'Group'),
-            h('th', {}, 'Topics'),
-            h('th', {}, 'Status'),
-            h('th', { class: 'num' }, 'Lag (messages)'),
-            h('th', { class: 'num' }, 'Lag (seconds)'),
-            h('th', { class: 'num' }, 'Partitions'),
-            h('th', {}, 'Last error'),
-            h('th', { class: 'actions-col' }, 'Actions'),
-          ),
-        ),
-        body,
-      ),
+    const element = dataTable(
+      { 'data-testid': 'ops-groups' },
+      [
+        'Group',
+        'Topics',
+        'Status',
+        ['Lag (messages)', 'num'],
+        ['Lag (seconds)', 'num'],
+        ['Partitions', 'num'],
+        'Last error',
+        ['Actions', 'actions-col'],
+      ],
+      body,
     );
 
     async function refresh() {

@@ -1,5 +1,5 @@
 import { api, query } from '../api.js';
-import { emptyRow, formatSeconds, formatTime, h, isoTitle, truncate } from '../dom.js';
+import { dataTable, emptyRow, formatSeconds, formatTime, h, isoTitle, truncate } from '../dom.js';
 
 const columns = 9;
 
@@ -28,31 +28,10 @@ export const holdersPanel = {
       'div',
       {},
       h('div', { class: 'panel-note' }, delay, h('label', { class: 'inline-field' }, h('span', {}, 'Show'), minSeconds)),
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'data', 'data-testid': 'holders' },
-          h(
-            'thead',
-            {},
-            h(
-              'tr',
-              {},
-              h('th', {}, 'Session'),
-              h('th', {}, 'Database'),
-              h('th', {}, 'User'),
-              h('th', {}, 'Application'),
-              h('th', {}, 'Client'),
-              h('th', {}, 'State'),
-              h('th', { class: 'num' }, 'Open for'),
-              h('th', {}, 'Transaction'),
-              h('th', {}, 'Last query'),
-            ),
-          ),
-          body,
-        ),
+      dataTable(
+        { 'data-testid': 'holders' },
+        ['Session', 'Database', 'User', 'Application', 'Client', 'State', ['Open for', 'num'], 'Transaction', 'Last query'],
+        body,
       ),
     );
 

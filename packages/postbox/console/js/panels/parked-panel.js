@@ -1,5 +1,5 @@
 import { api, query } from '../api.js';
-import { confirmButton, emptyRow, formatSeconds, formatTime, h, isoTitle, truncate } from '../dom.js';
+import { confirmButton, dataTable, emptyRow, formatSeconds, formatTime, h, isoTitle, truncate } from '../dom.js';
 import { clearMessage, showError, showInfo } from '../messages.js';
 
 const enc = encodeURIComponent;
@@ -56,31 +56,10 @@ export const parkedPanel = {
       {},
       form,
       totals,
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'data', 'data-testid': 'parked' },
-          h(
-            'thead',
-            {},
-            h(
-              'tr',
-              {},
-              h('th', {}, 'Id'),
-              h('th', {}, 'Group'),
-              h('th', {}, 'Key'),
-              h('th', {}, 'Topic'),
-              h('th', { class: 'num' }, 'Attempts'),
-              h('th', {}, 'State'),
-              h('th', {}, 'Next attempt'),
-              h('th', {}, 'Last error'),
-              h('th', { class: 'actions-col' }, 'Actions'),
-            ),
-          ),
-          body,
-        ),
+      dataTable(
+        { 'data-testid': 'parked' },
+        ['Id', 'Group', 'Key', 'Topic', ['Attempts', 'num'], 'State', 'Next attempt', 'Last error', ['Actions', 'actions-col']],
+        body,
       ),
     );
     let signature = '';

@@ -1,5 +1,5 @@
 import { api } from '../api.js';
-import { confirmButton, emptyRow, formatSeconds, h, statusChip, truncate } from '../dom.js';
+import { confirmButton, dataTable, emptyRow, formatSeconds, h, statusChip, truncate } from '../dom.js';
 import { clearMessage, showError, showInfo } from '../messages.js';
 
 const enc = encodeURIComponent;
@@ -12,31 +12,20 @@ export const projectionsPanel = {
   nav: 'Projections',
   create(context) {
     const body = h('tbody', { 'data-testid': 'projections-list' });
-    const element = h(
-      'div',
-      { class: 'table-wrap' },
-      h(
-        'table',
-        { class: 'data', 'data-testid': 'projections' },
-        h(
-          'thead',
-          {},
-          h(
-            'tr',
-            {},
-            h('th', {}, 'Projection'),
-            h('th', {}, 'Status'),
-            h('th', {}, 'Version'),
-            h('th', {}, 'Categories'),
-            h('th', { class: 'num' }, 'Lag (events)'),
-            h('th', { class: 'num' }, 'Lag (seconds)'),
-            h('th', {}, 'Rebuild'),
-            h('th', {}, 'Last error'),
-            h('th', { class: 'actions-col' }, 'Actions'),
-          ),
-        ),
-        body,
-      ),
+    const element = dataTable(
+      { 'data-testid': 'projections' },
+      [
+        'Projection',
+        'Status',
+        'Version',
+        'Categories',
+        ['Lag (events)', 'num'],
+        ['Lag (seconds)', 'num'],
+        'Rebuild',
+        'Last error',
+        ['Actions', 'actions-col'],
+      ],
+      body,
     );
 
     async function act(name, action) {

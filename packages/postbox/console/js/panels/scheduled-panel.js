@@ -1,5 +1,5 @@
 import { api, query } from '../api.js';
-import { confirmButton, emptyRow, formatSeconds, formatTime, h, isoTitle } from '../dom.js';
+import { confirmButton, dataTable, emptyRow, formatSeconds, formatTime, h, isoTitle } from '../dom.js';
 import { clearMessage, showError, showInfo } from '../messages.js';
 import { schedulesTable } from './schedules-table.js';
 
@@ -57,30 +57,7 @@ export const scheduledPanel = {
       {},
       h('div', { class: 'panel-note' }, summary),
       form,
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'data', 'data-testid': 'scheduled' },
-          h(
-            'thead',
-            {},
-            h(
-              'tr',
-              {},
-              h('th', {}, 'Id'),
-              h('th', {}, 'Topic'),
-              h('th', {}, 'Type'),
-              h('th', {}, 'Key'),
-              h('th', {}, 'Due'),
-              h('th', {}, 'Written'),
-              h('th', { class: 'actions-col' }, 'Actions'),
-            ),
-          ),
-          body,
-        ),
-      ),
+      dataTable({ 'data-testid': 'scheduled' }, ['Id', 'Topic', 'Type', 'Key', 'Due', 'Written', ['Actions', 'actions-col']], body),
       h('h3', { class: 'sub-head' }, 'Schedules'),
       schedules.element,
     );

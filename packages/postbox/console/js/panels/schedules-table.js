@@ -1,5 +1,5 @@
 import { api } from '../api.js';
-import { emptyRow, formatTime, h, isoTitle, statusChip } from '../dom.js';
+import { dataTable, emptyRow, formatTime, h, isoTitle, statusChip } from '../dom.js';
 import { clearMessage, showError, showInfo } from '../messages.js';
 
 const enc = encodeURIComponent;
@@ -8,29 +8,10 @@ const columns = 7;
 /** The recurring schedules, with pause and resume (from the first tick after now: paused ticks are not caught up). */
 export function schedulesTable(context) {
   const body = h('tbody', { 'data-testid': 'schedules-list' });
-  const element = h(
-    'div',
-    { class: 'table-wrap' },
-    h(
-      'table',
-      { class: 'data', 'data-testid': 'schedules' },
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          h('th', {}, 'Schedule'),
-          h('th', {}, 'When'),
-          h('th', {}, 'Appends'),
-          h('th', {}, 'Status'),
-          h('th', {}, 'Next tick'),
-          h('th', {}, 'Last tick'),
-          h('th', { class: 'actions-col' }, 'Actions'),
-        ),
-      ),
-      body,
-    ),
+  const element = dataTable(
+    { 'data-testid': 'schedules' },
+    ['Schedule', 'When', 'Appends', 'Status', 'Next tick', 'Last tick', ['Actions', 'actions-col']],
+    body,
   );
 
   async function act(name, action) {
