@@ -15,8 +15,6 @@ export interface SourceBatchContext {
   partition?: number;
   signal: AbortSignal;
   publish(messages: OutgoingMessage | readonly OutgoingMessage[]): Promise<string[]>;
-  /** On the log: fences writes outside the batch's transaction by the partition's lease (see BatchContext.fence). */
-  fence?(tx: Executor): Promise<void>;
   /** On the log, outside transactional mode: work committed with the batch's checkpoint (see BatchContext.atCommit). */
   atCommit?(work: (tx: Executor) => Promise<void>): void;
 }

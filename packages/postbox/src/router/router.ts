@@ -319,19 +319,19 @@ export class Router {
   }
 
   /**
-   * Parks a batch's messages: in its transaction, or in the one that stores its checkpoint, or else in
-   * one fenced by the partition's lease; then the partition looks at its parked messages.
+   * Parks a batch's messages: in its transaction, or in the one that stores its checkpoint (the log
+   * gives one or the other, and park is refused on other sources); then the partition looks at its
+   * parked messages.
    */
   private async writeParked(route: Route, parked: ParkedBatch, batch: SourceBatchContext): Promise<void> {
-    if (batch.tx) {
-      await parked.write(batch.tx);
-    } else if (batch.atCommit) {
-      batch.atCommit((tx) => parked.write(tx));
-    } else {
-      await this.host.db.transaction(async (tx) => {
-        await parked.write(tx);
-        await batch.fence?.(tx);
-      });
+    if (batch.tx) await parked.write(batch.tx);
+    else if (batch.atCommit) batch.atCommit((tx) => parked.write(tx));
+    else {
+      throw new PostboxError(
+        'POSTBOX_ERR_UNEXPECTED',
+        `Route ${route.options.name}: a batch came with neither a transaction nor a checkpoint commit to park its messages in.`,
+        { route: route.options.name },
+      );
     }
     route.source.wakeBetweenBatches?.(batch.partition);
   }

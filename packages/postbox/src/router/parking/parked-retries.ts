@@ -156,7 +156,6 @@ export class ParkedRetries {
       partition: turn.partition,
       signal: turn.signal,
       publish: (messages) => (tx ? enqueue(tx, messages, limits) : db.transaction((own) => enqueue(own, messages, limits))),
-      fence: turn.fence,
     });
   }
 }
