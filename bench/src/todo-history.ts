@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Kafka, Message } from 'kafkajs';
 import type pg from 'pg';
@@ -12,6 +11,7 @@ import { logColumns } from '../../apps/todo-history/src/queries/log-queries.js';
 import { type System, startSystem } from '../../apps/todo-history/src/system.js';
 import { type Change, type EventType, todoEvent, todoMessage } from '../../apps/todo-history/src/todos/todo-events.js';
 import { startMockCluster } from '../../packages/postbox/test/support/kafka-mock.js';
+import { ServerCpu } from './support/cpu.js';
 import { type BenchDatabase, connect, createDatabase } from './support/database.js';
 import { chunks } from './support/messages.js';
 import { type Cell, printTable, ratio, times } from './support/table.js';
@@ -57,66 +57,29 @@ async function countRows(client: pg.Client, table: string): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
-/** CPU milliseconds a process has used, from /proc; undefined when it cannot be read (a server on another machine). */
-function processCpuMs(pid: number): number | undefined {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    // utime and stime, in clock ticks of 10 ms.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The CPU a run costs: this Node process, plus the PostgreSQL server processes of its database
- * (all of those that appear while it runs, sampled as they come and go). Unlike a rate, it hardly
- * moves with the load of a shared machine. The Kafka broker's CPU is not in it.
+ * (ServerCpu: all of those that appear while it runs, sampled as they come and go). Unlike a rate,
+ * it hardly moves with the load of a shared machine. The Kafka broker's CPU is not in it.
  */
 class RunCpu {
   private readonly node = process.cpuUsage();
-  private readonly server = new Map<number, { first: number; last: number }>();
-  private serverReadable = true;
+  private stopped: Promise<number | undefined> | undefined;
 
-  private constructor(
-    private readonly client: pg.Client,
-    private readonly database: string,
-    private readonly startedAt: string,
-  ) {}
+  private constructor(private readonly server: ServerCpu) {}
 
-  /** client: a connection of its own, used only to sample. */
+  /** client: a connection of its own, or one used only between samples. */
   static async start(client: pg.Client, database: string): Promise<RunCpu> {
-    const { rows } = await client.query<{ now: string }>('select clock_timestamp()::text as now');
-    const cpu = new RunCpu(client, database, rows[0]?.now as string);
-    await cpu.sample();
-    return cpu;
+    return new RunCpu(await ServerCpu.start(client, database, pollMs));
   }
 
-  async sample(): Promise<void> {
-    const { rows } = await this.client.query<{ pid: number; fresh: boolean }>(
-      `select pid, backend_start >= $2::timestamptz as fresh from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`,
-      [this.database, this.startedAt],
-    );
-    for (const { pid, fresh } of rows) {
-      const ms = processCpuMs(pid);
-      if (ms === undefined) {
-        this.serverReadable = false;
-        continue;
-      }
-      const seen = this.server.get(pid);
-      if (seen) seen.last = ms;
-      else this.server.set(pid, { first: fresh ? 0 : ms, last: ms });
-    }
-  }
-
-  /** CPU milliseconds so far; undefined when the server's processes cannot be read. */
-  async ms(): Promise<number | undefined> {
-    await this.sample();
-    const { user, system } = process.cpuUsage(this.node);
-    if (!this.serverReadable) return undefined;
-    let server = 0;
-    for (const { first, last } of this.server.values()) server += last - first;
-    return (user + system) / 1000 + server;
+  /** Stops sampling: the run's CPU milliseconds; undefined when the server's processes cannot be read. */
+  stop(): Promise<number | undefined> {
+    this.stopped ??= this.server.stop().then((server) => {
+      const { user, system } = process.cpuUsage(this.node);
+      return server === undefined ? undefined : (user + system) / 1000 + server;
+    });
+    return this.stopped;
   }
 }
 
@@ -147,11 +110,12 @@ async function drain(env: Record<string, string>, database: BenchDatabase, count
       rows = await countRows(client, 'todo_event_log_ids');
       const at = performance.now();
       if (rows > 0 && firstAt === 0) firstAt = at;
-      if (rows >= count || at - started > deadlineMs) return { rows, ms: at - firstAt, startMs: firstAt - started, cpuMs: await cpu.ms() };
-      await cpu.sample();
+      if (rows >= count || at - started > deadlineMs)
+        return { rows, ms: at - firstAt, startMs: firstAt - started, cpuMs: await cpu.stop() };
       await sleep(pollMs);
     }
   } finally {
+    await cpu.stop();
     await system?.close();
     await client.end();
   }
@@ -168,12 +132,11 @@ async function withCpu(database: BenchDatabase, fn: () => Promise<Omit<Run, 'cpu
   const sampler = await connect(database.url);
   try {
     const cpu = await RunCpu.start(sampler, database.name);
-    const sampling = setInterval(() => void cpu.sample().catch(() => undefined), pollMs);
     try {
       const run = await fn();
-      return { ...run, cpuMs: await cpu.ms() };
+      return { ...run, cpuMs: await cpu.stop() };
     } finally {
-      clearInterval(sampling);
+      await cpu.stop();
     }
   } finally {
     await sampler.end();
